@@ -1,0 +1,68 @@
+// Package cmd assembles the edwctl command tree. Each subcommand lives in a package of its own
+// below this one and only parses flags; the work is done by libraries under internal/.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/deploy"
+	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/install"
+	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/local"
+	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/sim"
+	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/status"
+)
+
+// ExitUsage is the exit status for invalid flags or configuration.
+const ExitUsage = 2
+
+// UsageError marks an error caused by the caller's input, so Main exits with ExitUsage.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// NewRootCommand returns the edwctl command with every subcommand attached.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "edwctl",
+		Short:         "Install, check and watch the aks-edw queue-driven workload",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+
+	root.AddCommand(install.NewCommands()...)
+	root.AddCommand(status.NewCommands()...)
+	root.AddCommand(deploy.NewCommands()...)
+	root.AddCommand(local.NewCommands()...)
+	root.AddCommand(sim.NewCommands()...)
+
+	return root
+}
+
+// Main runs edwctl with args and returns the process exit status. SIGINT and SIGTERM cancel the
+// command's context, so long steps stop and clean up.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root := NewRootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+
+	fmt.Fprintf(os.Stderr, "edwctl: %v\n", err)
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		return ExitUsage
+	}
+	return 1
+}
