@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Encoding is how a Body is carried in the queue message text.
+// Encoding is the form in which a Body travels as queue message text.
 type Encoding string
 
 const (
