@@ -34,8 +34,69 @@ test: azurite ## Run the unit, Azurite and chart tests (no cluster builds)
 	$(GO) test -count=1 ./...
 
 .PHONY: lint
-lint: ## Vet the Go code and check the Bicep files and the chart
+lint: lint-bicep ## Vet the Go code and check the Bicep files and the chart
 	$(GO) vet ./...
 
 .PHONY: ci
 ci: lint test e2e-sim ## What .ci/run runs
+
+# --- Bicep checks, Azure deploy and destroy, container images -----------------------------
+#
+# No Bicep compiler runs here: every .bicep file is parsed with pycep-parser, scanned with
+# Checkov, and test/bicep asserts the settings that must not drift from the parsed trees.
+# The two Python tools pin different pycep-parser versions, so each gets a virtualenv under
+# EDW_CACHE_DIR named after the Python version and a hash of its requirements file.
+
+PYTHON ?= python3
+BICEP_DIR := $(CURDIR)/bicep
+BICEP_LINT_DIR := $(CURDIR)/tools/bicep-lint
+BICEP_PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+BICEP_PARSE_VENV := $(EDW_CACHE_DIR)/venv/bicep-parse-py$(BICEP_PY_VERSION)-$(shell sha256sum $(BICEP_LINT_DIR)/requirements-parse.txt | cut -c1-12)
+BICEP_CHECKOV_VENV := $(EDW_CACHE_DIR)/venv/bicep-checkov-py$(BICEP_PY_VERSION)-$(shell sha256sum $(BICEP_LINT_DIR)/requirements-checkov.txt | cut -c1-12)
+# test/bicep runs this interpreter; without it the tests skip and say how to create it.
+export EDW_BICEP_PYTHON := $(BICEP_PARSE_VENV)/bin/python
+
+$(BICEP_PARSE_VENV)/.installed: $(BICEP_LINT_DIR)/requirements-parse.txt
+	@rm -rf $(@D)
+	$(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	$(@D)/bin/python -m pip check --disable-pip-version-check
+	@touch $@
+
+$(BICEP_CHECKOV_VENV)/.installed: $(BICEP_LINT_DIR)/requirements-checkov.txt
+	@rm -rf $(@D)
+	$(PYTHON) -m venv $(@D)
+	$(@D)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	$(@D)/bin/python -m pip check --disable-pip-version-check
+	@touch $@
+
+.PHONY: bicep-venv
+bicep-venv: $(BICEP_PARSE_VENV)/.installed $(BICEP_CHECKOV_VENV)/.installed ## Create the Python virtualenvs for the Bicep checks
+
+.PHONY: lint-bicep
+lint-bicep: $(BICEP_PARSE_VENV)/.installed $(BICEP_CHECKOV_VENV)/.installed ## Parse the Bicep files, run Checkov on them and on the workflows, run test/bicep
+	$(BICEP_PARSE_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py parse $(BICEP_DIR)
+	$(BICEP_CHECKOV_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py checkov --framework bicep $(BICEP_DIR)
+	$(BICEP_CHECKOV_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py checkov --framework github_actions $(CURDIR)/.github/workflows
+	$(GO) test -count=1 ./test/bicep/
+
+# `make test` includes test/bicep, which needs the parser virtualenv (created in seconds).
+test: $(BICEP_PARSE_VENV)/.installed
+
+RESOURCE_GROUP ?= rg-aks-edw
+LOCATION ?=
+DEPLOY_FLAGS ?=
+IMAGE_TAG ?= dev
+
+.PHONY: deploy
+deploy: ## Deploy to Azure: Bicep, image build in ACR, chart install (RESOURCE_GROUP, LOCATION, DEPLOY_FLAGS)
+	$(GO) run ./tools/edwctl deploy --resource-group $(RESOURCE_GROUP) $(if $(LOCATION),--location $(LOCATION)) $(DEPLOY_FLAGS)
+
+.PHONY: destroy
+destroy: ## Delete the Azure resource group that deploy created, after a confirmation (RESOURCE_GROUP)
+	$(GO) run ./tools/edwctl destroy --resource-group $(RESOURCE_GROUP) $(DEPLOY_FLAGS)
+
+.PHONY: image
+image: ## Build the consumer and producer OCI image tarballs offline into .work/images (IMAGE_TAG)
+	$(GO) run ./tools/edwctl image --component consumer --tag $(IMAGE_TAG) --output $(CURDIR)/.work/images/consumer.tar
+	$(GO) run ./tools/edwctl image --component producer --tag $(IMAGE_TAG) --output $(CURDIR)/.work/images/producer.tar
