@@ -12,10 +12,16 @@
 //   all) and peeks up to 32 messages (visibleonly), so it needs this role.
 // - Storage Queue Data Message Sender on the poison queue: Put Message (messages/add/action).
 //   Storage Queue Data Contributor is not needed to move a message to the poison queue.
+// - Storage Queue Data Reader on the poison queue: the consumer's startup check reads the
+//   properties of both queues (queues/read).
 // - Storage Table Data Contributor on the table: Insert Or Replace Entity and Insert Or Merge
 //   Entity (entities/write). There is no narrower built-in table role that can write.
 //
 // The consumer and KEDA share one identity, so that identity holds the union of both sets.
+// NOTE: Update Message (messages/write) is in no role granted here, so when the consumer
+// stops with received but unstarted messages it cannot make them visible again at once. They
+// become visible when their visibility timeout ends. Storage Queue Data Contributor would
+// allow it, at the price of queue delete and metadata write.
 // Each assignment sets principalType so that Azure does not look the new principal up in
 // Microsoft Entra ID, which fails with PrincipalNotFound while the identity is still
 // replicating. Names are guid() of scope, principal and role, so a redeploy is a no-op.
@@ -109,6 +115,16 @@ resource workloadPoisonSender 'Microsoft.Authorization/roleAssignments@2022-04-0
   scope: account::queueService::poisonQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.queueDataMessageSender)
+    principalId: workloadPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource workloadPoisonReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(account::queueService::poisonQueue.id, workloadPrincipalId, roleIds.queueDataReader)
+  scope: account::queueService::poisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.queueDataReader)
     principalId: workloadPrincipalId
     principalType: 'ServicePrincipal'
   }

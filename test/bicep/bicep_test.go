@@ -88,7 +88,7 @@ func TestRoleAssignmentsAreLeastPrivilegeAndIdempotent(t *testing.T) {
 			assert.Contains(t, lookup(r.Body, "properties"), "principalType", "%s", where(r))
 		}
 	}
-	assert.Equal(t, 10, count, "want 5 workload (1 optional), 4 optional operator and 1 kubelet assignments")
+	assert.Equal(t, 11, count, "want 6 workload (1 optional), 4 optional operator and 1 kubelet assignments")
 	assert.Empty(t, checkRoleAssignments(set))
 }
 

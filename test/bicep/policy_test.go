@@ -169,6 +169,7 @@ func checkRoleAssignments(set *TemplateSet) []string {
 		"queue/" + roleNames[roleQueueMessageProcessor],
 		"queue/" + roleNames[roleQueueReader],
 		"poisonQueue/" + roleNames[roleQueueMessageSender],
+		"poisonQueue/" + roleNames[roleQueueReader],
 		"table/" + roleNames[roleTableContributor],
 	})...)
 	problems = append(problems, comparePrincipalRoles(assignments, "workload", true, []string{
