@@ -182,7 +182,7 @@ func (i *Installer) runPreflight(ctx context.Context) (preflight.Report, error) 
 	}
 	for _, result := range report.Results {
 		if result.Status == preflight.Fail || result.Status == preflight.Warn {
-			i.logger().Warn("preflight check did not pass", "check", result.Check, "status", result.Status.String(), "message", result.Message)
+			i.logger().Info("preflight check did not pass", "check", result.Check, "status", result.Status.String(), "message", result.Message)
 		}
 	}
 	return report, report.Err()

@@ -78,6 +78,7 @@ func (i *Installer) Install(ctx context.Context) (*Result, error) {
 	fillResult(result, rel)
 
 	if i.opts.dryRun {
+		result.Revision = 0
 		return result, nil
 	}
 	i.progressf("install: release %s revision %d applied", rel.Name, rel.Version)
@@ -145,6 +146,7 @@ func (i *Installer) Upgrade(ctx context.Context) (*Result, error) {
 	fillResult(result, rel)
 
 	if i.opts.dryRun {
+		result.Revision = 0
 		return result, nil
 	}
 	i.progressf("upgrade: release %s revision %d applied", rel.Name, rel.Version)
@@ -238,7 +240,7 @@ func fillResult(result *Result, rel *release.Release) {
 // the outcome of the removal.
 func (i *Installer) uninstallAfterFailure(cause error) error {
 	i.progressf("install: failed, uninstalling release %s (atomic): %v", i.opts.releaseName, cause)
-	i.logger().Error("install failed, uninstalling the release", "error", cause)
+	i.logger().Info("uninstalling the release after a failed install")
 
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
@@ -254,7 +256,7 @@ func (i *Installer) uninstallAfterFailure(cause error) error {
 // outcome of the rollback.
 func (i *Installer) rollbackAfterFailure(cause error, config *action.Configuration, revision int) error {
 	i.progressf("upgrade: failed, rolling release %s back to revision %d (atomic): %v", i.opts.releaseName, revision, cause)
-	i.logger().Error("upgrade failed, rolling back", "error", cause, "toRevision", revision)
+	i.logger().Info("rolling back the release after a failed upgrade", "toRevision", revision)
 
 	rollback := action.NewRollback(config)
 	rollback.Version = revision
