@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +28,18 @@ type StorageSettings struct {
 	ConnectionString string
 	AccountName      string
 	EndpointSuffix   string
+}
+
+// clientOptions make a depth read fail within seconds, because a watch polls again soon and a
+// stale or missing number is better than a stalled timeline. The SDK's default retries take
+// tens of seconds against an endpoint that refuses connections.
+func clientOptions() *azqueue.ClientOptions {
+	return &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{
+		MaxRetries:    1,
+		TryTimeout:    5 * time.Second,
+		RetryDelay:    200 * time.Millisecond,
+		MaxRetryDelay: time.Second,
+	}}}
 }
 
 // ServiceQueueReader reads queue depths with an azqueue service client.
@@ -70,13 +84,13 @@ func NewQueueReader(settings StorageSettings, credential azcore.TokenCredential)
 			if err != nil {
 				return nil, errors.New("invalid account key in the storage connection string")
 			}
-			client, err := azqueue.NewServiceClientWithSharedKeyCredential(endpoint, key, nil)
+			client, err := azqueue.NewServiceClientWithSharedKeyCredential(endpoint, key, clientOptions())
 			if err != nil {
 				return nil, fmt.Errorf("create queue client for %s: %w", endpoint, err)
 			}
 			return &ServiceQueueReader{Client: client}, nil
 		}
-		client, err := azqueue.NewServiceClientWithNoCredential(endpoint+"?"+parsed.SAS, nil)
+		client, err := azqueue.NewServiceClientWithNoCredential(endpoint+"?"+parsed.SAS, clientOptions())
 		if err != nil {
 			return nil, fmt.Errorf("create queue client for %s with the connection string's SAS", endpoint)
 		}
@@ -94,7 +108,7 @@ func NewQueueReader(settings StorageSettings, credential azcore.TokenCredential)
 		}
 	}
 	endpoint := (&url.URL{Scheme: "https", Host: settings.AccountName + ".queue." + suffix, Path: "/"}).String()
-	client, err := azqueue.NewServiceClient(endpoint, credential, nil)
+	client, err := azqueue.NewServiceClient(endpoint, credential, clientOptions())
 	if err != nil {
 		return nil, fmt.Errorf("create queue client for %s: %w", endpoint, err)
 	}

@@ -58,8 +58,15 @@ func PointOf(s Snapshot) Point {
 // TimelineHeader is the column header that Point.String lines up with.
 const TimelineHeader = "TIME      DEPTH  ACTIVE  DESIRED  REPLICAS  READY  NODES  NODECLAIMS"
 
-// String formats p as one line under TimelineHeader; unknown numbers print as "-".
+// String formats p as one line under TimelineHeader; unknown numbers print as "-", and read
+// errors follow after "!".
 func (p Point) String() string {
+	return p.Line(nil)
+}
+
+// Line formats p like String, but when previous has the same read errors it prints "! (same
+// errors)" in their place, so a watch that fails the same way every poll stays readable.
+func (p Point) Line(previous *Point) string {
 	active := p.Active
 	if active == "" {
 		active = "-"
@@ -67,7 +74,11 @@ func (p Point) String() string {
 	line := fmt.Sprintf("%-8s  %5s  %-6s  %7s  %8s  %5s  %5s  %10s",
 		p.Time.Format("15:04:05"), number(p.Depth), active, number(int64(p.Desired)),
 		number(int64(p.Replicas)), number(int64(p.Ready)), number(int64(p.Nodes)), number(int64(p.NodeClaims)))
-	if p.Errors != "" {
+	switch {
+	case p.Errors == "":
+	case previous != nil && previous.Errors == p.Errors:
+		line += "  ! (same errors)"
+	default:
 		line += "  ! " + p.Errors
 	}
 	return line
@@ -129,8 +140,12 @@ func (t *Timeline) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return written, err
 	}
-	for _, point := range points {
-		n, err := fmt.Fprintln(w, point.String())
+	for i, point := range points {
+		var previous *Point
+		if i > 0 {
+			previous = &points[i-1]
+		}
+		n, err := fmt.Fprintln(w, point.Line(previous))
 		written += int64(n)
 		if err != nil {
 			return written, err

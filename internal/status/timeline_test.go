@@ -89,6 +89,22 @@ func TestTimelineConcurrentAddAndPrint(t *testing.T) {
 	assert.Equal(t, 201, strings.Count(timeline.String(), "\n"), "header plus one line per point")
 }
 
+func TestTimelineElidesRepeatedErrors(t *testing.T) {
+	var timeline Timeline
+	failing := Snapshot{Time: time.Now(), Queue: Queue{Depth: -1, Err: "connection refused"}}
+	timeline.Add(failing)
+	timeline.Add(failing)
+	failing.Queue.Err = "403"
+	timeline.Add(failing)
+
+	lines := strings.Split(strings.TrimSpace(timeline.String()), "\n")
+
+	require.Len(t, lines, 4)
+	assert.Contains(t, lines[1], "! queue: connection refused")
+	assert.Contains(t, lines[2], "! (same errors)")
+	assert.Contains(t, lines[3], "! queue: 403")
+}
+
 func TestTimelineEmpty(t *testing.T) {
 	var timeline Timeline
 	_, ok := timeline.Last()

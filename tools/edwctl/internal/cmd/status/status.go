@@ -126,8 +126,11 @@ line after "!". Stops on Ctrl-C or SIGTERM.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintln(out, status.TimelineHeader)
+			var previous *status.Point
 			return collector.Watch(cmd.Context(), interval, func(snapshot status.Snapshot) {
-				fmt.Fprintln(out, status.PointOf(snapshot))
+				point := status.PointOf(snapshot)
+				fmt.Fprintln(out, point.Line(previous))
+				previous = &point
 			})
 		},
 	}
