@@ -34,7 +34,7 @@ test: azurite ## Run the unit, Azurite and chart tests (no cluster builds)
 	$(GO) test -count=1 ./...
 
 .PHONY: lint
-lint: lint-bicep ## Vet the Go code and check the Bicep files and the chart
+lint: lint-bicep chart-lint chart-docs-check ## Vet the Go code and check the Bicep files and the chart
 	$(GO) vet ./...
 
 .PHONY: ci
@@ -100,3 +100,33 @@ destroy: ## Delete the Azure resource group that deploy created, after a confirm
 image: ## Build the consumer and producer OCI image tarballs offline into .work/images (IMAGE_TAG)
 	$(GO) run ./tools/edwctl image --component consumer --tag $(IMAGE_TAG) --output $(CURDIR)/.work/images/consumer.tar
 	$(GO) run ./tools/edwctl image --component producer --tag $(IMAGE_TAG) --output $(CURDIR)/.work/images/producer.tar
+
+# --- Helm chart ---------------------------------------------------------------------------
+#
+# helm and helm-docs are go.mod tools: `go tool` builds them from the pinned modules once and
+# Go's build cache keeps the binaries. The chart's CRD check needs a cluster, so lint turns it
+# off; test/chart covers the check itself.
+
+CHART_DIR := $(CURDIR)/charts/aks-edw
+HELM_DOCS_FLAGS := --sort-values-order file --log-level warning
+
+.PHONY: chart-lint
+chart-lint: ## Run helm lint --strict on the chart with each ci/*-values.yaml scenario
+	@for values in $(CHART_DIR)/ci/*-values.yaml; do \
+		echo "helm lint --strict -f $${values#$(CURDIR)/}"; \
+		$(GO) tool helm lint --strict --quiet $(CHART_DIR) -f "$$values" --set crdCheck.enabled=false; \
+	done
+
+.PHONY: chart-docs
+chart-docs: ## Regenerate the chart README from README.md.gotmpl and values.yaml
+	$(GO) tool helm-docs --chart-search-root $(CHART_DIR) $(HELM_DOCS_FLAGS)
+
+.PHONY: chart-docs-check
+chart-docs-check: ## Fail when the chart README differs from what chart-docs generates
+	@scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	cp -R $(CHART_DIR) "$$scratch/"; \
+	$(GO) tool helm-docs --chart-search-root "$$scratch" $(HELM_DOCS_FLAGS); \
+	if ! diff -u $(CHART_DIR)/README.md "$$scratch/$(notdir $(CHART_DIR))/README.md"; then \
+		echo "charts/aks-edw/README.md is out of date: run make chart-docs and commit the result" >&2; \
+		exit 1; \
+	fi
