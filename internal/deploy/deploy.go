@@ -30,8 +30,8 @@ const (
 	DefaultTemplateFile   = "bicep/main.bicep"
 	ConsumerDockerfile    = "src/consumer/Dockerfile"
 	ProducerDockerfile    = "src/producer/Dockerfile"
-	ConsumerRepository    = "aks-edw-consumer"
-	ProducerRepository    = "aks-edw-producer"
+	ConsumerRepository    = "aks-edw/consumer"
+	ProducerRepository    = "aks-edw/producer"
 )
 
 // ManagedByTag marks resource groups that Deploy created, with the value "edwctl".

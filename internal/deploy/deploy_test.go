@@ -164,7 +164,7 @@ func TestDeployRunsEveryStepInOrder(t *testing.T) {
 
 	build, ok := fake.Find(t, "acr", "build")
 	require.True(t, ok)
-	assert.Equal(t, []string{"acr", "build", "--registry", "credwabc", "--image", "aks-edw-consumer:20260102150405",
+	assert.Equal(t, []string{"acr", "build", "--registry", "credwabc", "--image", "aks-edw/consumer:20260102150405",
 		"--file", filepath.Join(root, "src", "consumer", "Dockerfile"), root}, build)
 
 	credentials, ok := fake.Find(t, "aks", "get-credentials")
@@ -182,13 +182,13 @@ func TestDeployRunsEveryStepInOrder(t *testing.T) {
 	t.Log("Checking what the installer received")
 	require.Len(t, installer.requests, 1)
 	request := installer.requests[0]
-	assert.Equal(t, "credwabc.azurecr.io/aks-edw-consumer:20260102150405", request.ConsumerImage)
+	assert.Equal(t, "credwabc.azurecr.io/aks-edw/consumer:20260102150405", request.ConsumerImage)
 	assert.Equal(t, "aks-edw-abc", request.KubeContext)
 	assert.Equal(t, filepath.Join(root, ".work", "deployment-outputs.json"), request.OutputsPath)
 	assert.Equal(t, "11111111-1111-1111-1111-111111111111", request.Outputs.Strings()["workloadIdentityClientId"])
 	assert.Empty(t, request.ProducerImage)
 
-	assert.Equal(t, "credwabc.azurecr.io/aks-edw-consumer:20260102150405", result.ConsumerImage)
+	assert.Equal(t, "credwabc.azurecr.io/aks-edw/consumer:20260102150405", result.ConsumerImage)
 
 	t.Log("Checking that every step printed a timestamped start and end line")
 	out := progress.String()
@@ -443,7 +443,7 @@ func TestDeployAsServicePrincipalWithProducerAndParameters(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, builds)
-	assert.Equal(t, "credwabc.azurecr.io/aks-edw-producer:20260102150405", result.ProducerImage)
+	assert.Equal(t, "credwabc.azurecr.io/aks-edw/producer:20260102150405", result.ProducerImage)
 
 	credentials, _ := fake.Find(t, "aks", "get-credentials")
 	assert.Equal(t, kubeconfig, credentials[len(credentials)-1])
