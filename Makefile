@@ -74,10 +74,11 @@ $(BICEP_CHECKOV_VENV)/.installed: $(BICEP_LINT_DIR)/requirements-checkov.txt
 bicep-venv: $(BICEP_PARSE_VENV)/.installed $(BICEP_CHECKOV_VENV)/.installed ## Create the Python virtualenvs for the Bicep checks
 
 .PHONY: lint-bicep
-lint-bicep: $(BICEP_PARSE_VENV)/.installed $(BICEP_CHECKOV_VENV)/.installed ## Parse the Bicep files, run Checkov on them and on the workflows, run test/bicep
+lint-bicep: $(BICEP_PARSE_VENV)/.installed $(BICEP_CHECKOV_VENV)/.installed ## Parse the Bicep files, run Checkov on them, the workflows and the Dockerfiles, run test/bicep
 	$(BICEP_PARSE_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py parse $(BICEP_DIR)
 	$(BICEP_CHECKOV_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py checkov --framework bicep $(BICEP_DIR)
 	$(BICEP_CHECKOV_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py checkov --framework github_actions $(CURDIR)/.github/workflows
+	$(BICEP_CHECKOV_VENV)/bin/python $(BICEP_LINT_DIR)/bicep_lint.py checkov --framework dockerfile $(CURDIR)/src
 	$(GO) test -count=1 ./test/bicep/
 
 # `make test` includes test/bicep, which needs the parser virtualenv (created in seconds).

@@ -1,15 +1,15 @@
-"""Parse and scan the Bicep files without a Bicep compiler.
+"""Parse the Bicep files, and scan them, the workflows and the Dockerfiles with Checkov.
 
 Subcommands:
   parse [--json] PATH...   Parse every .bicep file (directories are searched recursively) with
                            pycep-parser. Exit 1 and name each file that does not parse. With
                            --json, print {"files": {path: tree}} for the tests in test/bicep.
   checkov [--framework F] DIR
-                           Run Checkov's checks for framework F (bicep by default, or
-                           github_actions) on DIR. Exit 1 on any failed check, on any file
-                           Checkov could not parse (Checkov itself exits 0 then), on a scan
-                           that found nothing to check, and on any inline suppression
-                           without a reason.
+                           Run Checkov's checks for framework F (bicep by default,
+                           github_actions or dockerfile) on DIR. Exit 1 on any failed
+                           check, on any file Checkov could not parse (Checkov itself
+                           exits 0 then), on a scan that found nothing to check, and on
+                           any inline suppression without a reason.
 
 Each subcommand runs in its own virtualenv (see the Makefile), because Checkov pins an older
 pycep-parser than the one `parse` uses.
@@ -144,7 +144,7 @@ def main(argv: list[str]) -> int:
     parse.set_defaults(run=run_parse)
 
     scan = commands.add_parser("checkov", help="run Checkov's checks")
-    scan.add_argument("--framework", default="bicep", choices=["bicep", "github_actions"],
+    scan.add_argument("--framework", default="bicep", choices=["bicep", "github_actions", "dockerfile"],
                       help="Checkov framework to run")
     scan.add_argument("directory", help="directory to scan")
     scan.set_defaults(run=run_checkov)
