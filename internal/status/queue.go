@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/aks-edw/aks-edw/internal/config"
+	"github.com/aks-edw/aks-edw/internal/storage"
 )
 
 // QueueReader reads a queue's approximate message count.
@@ -30,21 +26,12 @@ type StorageSettings struct {
 	EndpointSuffix   string
 }
 
-// clientOptions make a depth read fail within seconds, because a watch polls again soon and a
-// stale or missing number is better than a stalled timeline. The SDK's default retries take
-// tens of seconds against an endpoint that refuses connections.
-func clientOptions() *azqueue.ClientOptions {
-	return &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{
-		MaxRetries:    1,
-		TryTimeout:    5 * time.Second,
-		RetryDelay:    200 * time.Millisecond,
-		MaxRetryDelay: time.Second,
-	}}}
-}
-
 // ServiceQueueReader reads queue depths with an azqueue service client.
 type ServiceQueueReader struct {
 	Client *azqueue.ServiceClient
+	// Auth describes how Client authenticates, such as "DefaultAzureCredential". It contains
+	// no secret.
+	Auth string
 }
 
 // ApproximateMessageCount returns the queue's x-ms-approximate-messages-count, which counts
@@ -60,59 +47,37 @@ func (r ServiceQueueReader) ApproximateMessageCount(ctx context.Context, queue s
 	return int64(*properties.ApproximateMessagesCount), nil
 }
 
-// NewQueueReader builds a ServiceQueueReader from settings: a connection string (account key or
-// SAS, or Azurite's explicit QueueEndpoint) when one is set, else the account name and endpoint
-// suffix with credential (DefaultAzureCredential when nil). Errors never contain the connection
-// string.
-//
-// NOTE: this is a small read-only client for queue properties, separate from the clients the
-// apps build, so status works without the apps' full configuration.
-func NewQueueReader(settings StorageSettings, credential azcore.TokenCredential) (*ServiceQueueReader, error) {
-	suffix := settings.EndpointSuffix
-	if suffix == "" {
-		suffix = "core.windows.net"
+// NewQueueReader builds a ServiceQueueReader with the apps' storage clients: a connection string
+// (account key or SAS, or Azurite's explicit QueueEndpoint) when one is set, else the account
+// name and endpoint suffix with credential, or with the identity internal/storage chooses when
+// credential is nil. Errors never contain the connection string.
+func NewQueueReader(settings StorageSettings, queue, poison string, credential azcore.TokenCredential) (*ServiceQueueReader, error) {
+	if settings.ConnectionString == "" && settings.AccountName == "" {
+		return nil, errors.New("no storage account: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME (--account-name) with an Azure login (az login)")
+	}
+	names := config.Storage{
+		ConnectionString: settings.ConnectionString,
+		AccountName:      settings.AccountName,
+		EndpointSuffix:   settings.EndpointSuffix,
+		QueueName:        queue,
+		PoisonQueueName:  poison,
+		AuthMode:         config.AuthAuto,
+	}
+	if names.EndpointSuffix == "" {
+		names.EndpointSuffix = config.DefaultEndpointSuffix
 	}
 
-	if settings.ConnectionString != "" {
-		parsed, err := config.ParseConnectionString(settings.ConnectionString, suffix)
-		if err != nil {
-			return nil, err
-		}
-		endpoint := strings.TrimSuffix(parsed.QueueEndpoint, "/") + "/"
-		if parsed.AccountKey != "" {
-			key, err := azqueue.NewSharedKeyCredential(parsed.AccountName, parsed.AccountKey)
-			if err != nil {
-				return nil, errors.New("invalid account key in the storage connection string")
-			}
-			client, err := azqueue.NewServiceClientWithSharedKeyCredential(endpoint, key, clientOptions())
-			if err != nil {
-				return nil, fmt.Errorf("create queue client for %s: %w", endpoint, err)
-			}
-			return &ServiceQueueReader{Client: client}, nil
-		}
-		client, err := azqueue.NewServiceClientWithNoCredential(endpoint+"?"+parsed.SAS, clientOptions())
-		if err != nil {
-			return nil, fmt.Errorf("create queue client for %s with the connection string's SAS", endpoint)
-		}
-		return &ServiceQueueReader{Client: client}, nil
+	var opts []storage.Option
+	if credential != nil {
+		opts = append(opts, storage.WithCredential(credential))
 	}
-
-	if settings.AccountName == "" {
-		return nil, errors.New("no storage account: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with an Azure login (az login)")
-	}
-	if credential == nil {
-		var err error
-		credential, err = azidentity.NewDefaultAzureCredential(nil)
-		if err != nil {
-			return nil, fmt.Errorf("create Azure credential for account %s: %w (run az login, or set AZURE_STORAGE_CONNECTION_STRING)", settings.AccountName, err)
-		}
-	}
-	endpoint := (&url.URL{Scheme: "https", Host: settings.AccountName + ".queue." + suffix, Path: "/"}).String()
-	client, err := azqueue.NewServiceClient(endpoint, credential, clientOptions())
+	// NOTE: internal/storage turns the SDK's retries off, so a refused connection fails the
+	// read at once and the next poll tries again; the snapshot timeout bounds a hung one.
+	clients, err := storage.New(names, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("create queue client for %s: %w", endpoint, err)
+		return nil, err
 	}
-	return &ServiceQueueReader{Client: client}, nil
+	return &ServiceQueueReader{Client: clients.Queues, Auth: clients.Auth}, nil
 }
 
 // readQueue reads the depth of the queue and the poison queue. Names come from WithQueueNames,
@@ -133,7 +98,7 @@ func (c *Collector) readQueue(ctx context.Context, env consumerEnv) Queue {
 		return state
 	}
 
-	reader, source, err := c.queueClient(ctx, env)
+	reader, source, err := c.queueClient(ctx, env, state.Name, state.PoisonName)
 	state.Source = source
 	if err != nil {
 		state.Err = err.Error()
@@ -161,7 +126,7 @@ func (c *Collector) readQueue(ctx context.Context, env consumerEnv) Queue {
 // queueClient returns the reader, building it on first use from, in order: WithQueueReader, the
 // WithStorage connection string, the Secret the Deployment references, a literal connection
 // string in the Deployment, and the account name with an Azure credential.
-func (c *Collector) queueClient(ctx context.Context, env consumerEnv) (QueueReader, string, error) {
+func (c *Collector) queueClient(ctx context.Context, env consumerEnv, queue, poison string) (QueueReader, string, error) {
 	c.queueMu.Lock()
 	defer c.queueMu.Unlock()
 	if c.queueReader != nil {
@@ -197,9 +162,12 @@ func (c *Collector) queueClient(ctx context.Context, env consumerEnv) (QueueRead
 		source = fmt.Sprintf("account %s with an Azure credential", settings.AccountName)
 	}
 
-	reader, err := NewQueueReader(settings, c.credential)
+	reader, err := NewQueueReader(settings, queue, poison, c.credential)
 	if err != nil {
 		return nil, source, err
+	}
+	if settings.ConnectionString == "" {
+		source = fmt.Sprintf("account %s with %s", settings.AccountName, reader.Auth)
 	}
 	c.queueReader, c.queueSource = reader, source
 	c.logger.Debug("queue client ready", "source", source)
