@@ -131,3 +131,14 @@ chart-docs-check: ## Fail when the chart README differs from what chart-docs gen
 		echo "charts/aks-edw/README.md is out of date: run make chart-docs and commit the result" >&2; \
 		exit 1; \
 	fi
+
+# --- Installer integration tests ----------------------------------------------------------
+#
+# test/installer starts its own etcd and kube-apiserver on loopback (no controllers) from the
+# simulated cluster's cached binaries, and installs KEDA's and Karpenter's CRDs from their
+# pinned Go modules. EDW_ETCD and EDW_KUBE_APISERVER override the binaries.
+
+.PHONY: test-installer
+test-installer: ## Run the preflight, install and status tests against a bare kube-apiserver (builds the cached binaries once)
+	$(GO) run ./tools/edwctl sim build
+	$(GO) test -tags e2esim -count=1 ./test/installer/
