@@ -385,23 +385,30 @@ func (d *Deployer) deploymentStep(ctx context.Context, run *deployment) error {
 }
 
 func (d *Deployer) imageStep(ctx context.Context, run *deployment) error {
+	contextDir, cleanup, err := StageBuildContext(run.cfg.RepoRoot)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
 	values := run.result.Outputs.Strings()
 	build := func(repository, dockerfile string) (string, error) {
 		image := repository + ":" + run.cfg.ImageTag
 		d.printf("  az acr build %s from %s\n", image, dockerfile)
-		if err := d.az.ACRBuild(ctx, d.out, values["registryName"], image, dockerfile, run.cfg.RepoRoot); err != nil {
+		err := d.az.ACRBuild(ctx, d.out, values["registryName"], image, filepath.Join(contextDir, filepath.FromSlash(dockerfile)), contextDir)
+		if err != nil {
 			return "", err
 		}
 		return values["registryLoginServer"] + "/" + image, nil
 	}
 
-	consumer, err := build(ConsumerRepository, filepath.Join(run.cfg.RepoRoot, ConsumerDockerfile))
+	consumer, err := build(ConsumerRepository, ConsumerDockerfile)
 	if err != nil {
 		return err
 	}
 	run.result.ConsumerImage = consumer
 	if run.cfg.BuildProducer {
-		producer, err := build(ProducerRepository, filepath.Join(run.cfg.RepoRoot, ProducerDockerfile))
+		producer, err := build(ProducerRepository, ProducerDockerfile)
 		if err != nil {
 			return err
 		}

@@ -102,7 +102,8 @@ func (f *fakeInstaller) Install(_ context.Context, req deploy.InstallRequest) er
 func repoFixture(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, path := range []string{deploy.DefaultTemplateFile, deploy.ConsumerDockerfile, deploy.ProducerDockerfile} {
+	for _, path := range []string{deploy.DefaultTemplateFile, deploy.ConsumerDockerfile, deploy.ProducerDockerfile,
+		"go.mod", "go.sum", "internal/config/config.go", "src/consumer/main.go", ".work/sim/kube-apiserver"} {
 		full := filepath.Join(root, filepath.FromSlash(path))
 		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
 		require.NoError(t, os.WriteFile(full, []byte("# fixture\n"), 0o644))
@@ -164,8 +165,11 @@ func TestDeployRunsEveryStepInOrder(t *testing.T) {
 
 	build, ok := fake.Find(t, "acr", "build")
 	require.True(t, ok)
+	contextDir := build[len(build)-1]
 	assert.Equal(t, []string{"acr", "build", "--registry", "credwabc", "--image", "aks-edw/consumer:20260102150405",
-		"--file", filepath.Join(root, "src", "consumer", "Dockerfile"), root}, build)
+		"--file", filepath.Join(contextDir, "src", "consumer", "Dockerfile"), contextDir}, build)
+	assert.NotEqual(t, root, contextDir, "the build uploads a staged context, not the checkout")
+	assert.NoDirExists(t, contextDir, "the staged context is removed after the build")
 
 	credentials, ok := fake.Find(t, "aks", "get-credentials")
 	require.True(t, ok)
@@ -584,4 +588,29 @@ func between(args []string, start, end string) []string {
 		return nil
 	}
 	return args[from+1 : to]
+}
+
+func TestStageBuildContextCopiesOnlyWhatDockerfilesNeed(t *testing.T) {
+	root := repoFixture(t)
+
+	dir, cleanup, err := deploy.StageBuildContext(root)
+	require.NoError(t, err)
+
+	for _, path := range []string{"go.mod", "go.sum", "internal/config/config.go", "src/consumer/main.go", "src/consumer/Dockerfile"} {
+		assert.FileExists(t, filepath.Join(dir, filepath.FromSlash(path)))
+	}
+	assert.NoDirExists(t, filepath.Join(dir, ".work"))
+	assert.NoDirExists(t, filepath.Join(dir, "bicep"))
+
+	cleanup()
+	assert.NoDirExists(t, dir)
+}
+
+func TestStageBuildContextNamesMissingPath(t *testing.T) {
+	root := repoFixture(t)
+	require.NoError(t, os.Remove(filepath.Join(root, "go.sum")))
+
+	_, _, err := deploy.StageBuildContext(root)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "copy go.sum into the image build context")
 }

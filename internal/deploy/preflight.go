@@ -86,11 +86,15 @@ func (d *Deployer) Preflight(ctx context.Context, cfg Config) Report {
 }
 
 func (d *Deployer) checkFiles(report *Report, cfg Config) {
-	files := []struct{ check, path string }{{"template", cfg.TemplateFile}}
+	type file struct{ check, path string }
+	files := []file{{"template", cfg.TemplateFile}}
 	if !cfg.SkipImage {
-		files = append(files, struct{ check, path string }{"consumer Dockerfile", filepath.Join(cfg.RepoRoot, ConsumerDockerfile)})
+		files = append(files, file{"consumer Dockerfile", filepath.Join(cfg.RepoRoot, ConsumerDockerfile)})
 		if cfg.BuildProducer {
-			files = append(files, struct{ check, path string }{"producer Dockerfile", filepath.Join(cfg.RepoRoot, ProducerDockerfile)})
+			files = append(files, file{"producer Dockerfile", filepath.Join(cfg.RepoRoot, ProducerDockerfile)})
+		}
+		for _, path := range BuildContextPaths {
+			files = append(files, file{"image build context", filepath.Join(cfg.RepoRoot, path)})
 		}
 	}
 	for _, file := range files {
