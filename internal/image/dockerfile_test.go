@@ -4,7 +4,8 @@ package image_test
 // against the same rules as the offline builder: a multi-stage build of a static binary
 // (CGO_ENABLED=0), a final stage without a shell or C library, a numeric non-root user and
 // an exec-form entrypoint. It also checks that the Go version of the build stage matches
-// go.mod and that every path the build copies exists.
+// go.mod and that every path the build copies exists and is in the build context that
+// edwctl deploy uploads.
 
 import (
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aks-edw/aks-edw/internal/deploy"
 	"github.com/aks-edw/aks-edw/internal/image"
 )
 
@@ -124,6 +126,8 @@ func TestDockerfilesBuildStaticNonrootImages(t *testing.T) {
 				for _, source := range fields[:len(fields)-1] {
 					_, err := os.Stat(filepath.Join(root, source))
 					assert.NoError(t, err, "COPY source %s", source)
+					top := strings.SplitN(strings.Trim(source, "/"), "/", 2)[0]
+					assert.Contains(t, deploy.BuildContextPaths, top, "COPY source %s is outside the context that edwctl deploy uploads", source)
 				}
 			}
 		})
