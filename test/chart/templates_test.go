@@ -746,3 +746,15 @@ func TestLabelsOnEveryObject(t *testing.T) {
 		})
 	}
 }
+
+func TestPodLabelsKeepChartLabels(t *testing.T) {
+	rel := renderChart(t, render{
+		scenario:   scenarioAKS,
+		jsonValues: map[string]string{"consumer.podLabels": `{"team":"data","app.kubernetes.io/name":"other","azure.workload.identity/use":"false"}`},
+	})
+	labels := toTyped[appsv1.Deployment](t, rel.find(t, "Deployment")).Spec.Template.Labels
+
+	assert.Equal(t, "data", labels["team"])
+	assert.Equal(t, "aks-edw", labels["app.kubernetes.io/name"], "podLabels must not break the selector")
+	assert.Equal(t, "true", labels["azure.workload.identity/use"], "podLabels must not turn off workload identity")
+}
