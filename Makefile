@@ -87,6 +87,7 @@ test: $(BICEP_PARSE_VENV)/.installed
 RESOURCE_GROUP ?= rg-aks-edw
 LOCATION ?=
 DEPLOY_FLAGS ?=
+DESTROY_FLAGS ?=
 IMAGE_TAG ?= dev
 
 .PHONY: deploy
@@ -94,8 +95,8 @@ deploy: ## Deploy to Azure: Bicep, image build in ACR, chart install (RESOURCE_G
 	$(GO) run ./tools/edwctl deploy --resource-group $(RESOURCE_GROUP) $(if $(LOCATION),--location $(LOCATION)) $(DEPLOY_FLAGS)
 
 .PHONY: destroy
-destroy: ## Delete the Azure resource group that deploy created, after a confirmation (RESOURCE_GROUP)
-	$(GO) run ./tools/edwctl destroy --resource-group $(RESOURCE_GROUP) $(DEPLOY_FLAGS)
+destroy: ## Delete the Azure resource group that deploy created, after a confirmation (RESOURCE_GROUP, DESTROY_FLAGS)
+	$(GO) run ./tools/edwctl destroy --resource-group $(RESOURCE_GROUP) $(DESTROY_FLAGS)
 
 .PHONY: image
 image: ## Build the consumer and producer OCI image tarballs offline into .work/images (IMAGE_TAG)
