@@ -6,8 +6,10 @@ package azcli_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -175,12 +177,43 @@ func TestGroupCommands(t *testing.T) {
 	}, fake.Calls(t))
 }
 
-func TestObjectIDMustBePresent(t *testing.T) {
-	azclitest.Install(t, azclitest.Rule{Args: []string{"ad", "signed-in-user", "show"}, Stdout: `{"id": ""}`})
+// fakeToken returns a JWT-shaped string with the given claims and a dummy signature.
+func fakeToken(claims string) string {
+	encode := base64.RawURLEncoding.EncodeToString
+	return encode([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + encode([]byte(claims)) + ".c2lnbmF0dXJl"
+}
 
-	_, err := azcli.New().SignedInUserObjectID(context.Background())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "printed no object ID")
+func TestSignedInTokenClaims(t *testing.T) {
+	tests := []struct {
+		name    string
+		stdout  string
+		want    azcli.TokenClaims
+		wantErr string
+	}{
+		{name: "user", stdout: fakeToken(`{"oid": "33333333-3333-3333-3333-333333333333", "idtyp": "user"}`) + "\n",
+			want: azcli.TokenClaims{ObjectID: "33333333-3333-3333-3333-333333333333", IdentityType: "user"}},
+		{name: "app without idtyp", stdout: fakeToken(`{"oid": "55555555-5555-5555-5555-555555555555"}`),
+			want: azcli.TokenClaims{ObjectID: "55555555-5555-5555-5555-555555555555"}},
+		{name: "no oid", stdout: fakeToken(`{"sub": "x"}`), wantErr: "has no oid claim"},
+		{name: "not a JWT", stdout: "secret-looking-text", wantErr: "not a JWT"},
+		{name: "claims not JSON", stdout: "a." + base64.RawURLEncoding.EncodeToString([]byte("{oops")) + ".c", wantErr: "not JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := azclitest.Install(t, azclitest.Rule{Args: []string{"account", "get-access-token"}, Stdout: tt.stdout})
+
+			claims, err := azcli.New().SignedInTokenClaims(context.Background())
+
+			assert.Equal(t, [][]string{{"account", "get-access-token", "--query", "accessToken", "--output", "tsv"}}, fake.Calls(t))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				assert.NotContains(t, err.Error(), strings.TrimSpace(tt.stdout), "the token never appears in an error")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, claims)
+		})
+	}
 }
 
 func TestCanceledContextStopsTheCommand(t *testing.T) {

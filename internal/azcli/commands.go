@@ -2,6 +2,7 @@ package azcli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,28 +201,40 @@ func (c *CLI) AKSGetCredentials(ctx context.Context, group, cluster, kubeconfig 
 	return err
 }
 
-// SignedInUserObjectID returns the Microsoft Entra object ID of the signed-in user.
-func (c *CLI) SignedInUserObjectID(ctx context.Context) (string, error) {
-	return c.objectID(ctx, "ad", "signed-in-user", "show", "--query", "{id:id}")
+// TokenClaims are the claims of the signed-in principal's access token that deploy needs.
+type TokenClaims struct {
+	// ObjectID is the principal's Microsoft Entra object ID (the oid claim).
+	ObjectID string `json:"oid"`
+	// IdentityType is "user" or "app" (the optional idtyp claim), or empty.
+	IdentityType string `json:"idtyp"`
 }
 
-// ServicePrincipalObjectID returns the object ID of the service principal with the given
-// application (client) ID.
-func (c *CLI) ServicePrincipalObjectID(ctx context.Context, appID string) (string, error) {
-	return c.objectID(ctx, "ad", "sp", "show", "--id", appID, "--query", "{id:id}")
-}
-
-func (c *CLI) objectID(ctx context.Context, args ...string) (string, error) {
-	var principal struct {
-		ID string `json:"id"`
+// SignedInTokenClaims returns the object ID of the signed-in principal, read from the claims
+// of its access token for Azure Resource Manager (`az account get-access-token`). Unlike
+// `az ad signed-in-user show` this needs no Microsoft Graph permission, so it works for CI
+// service principals and managed identities too. The token is a secret: it stays in this
+// function and is never logged or put into an error.
+func (c *CLI) SignedInTokenClaims(ctx context.Context) (TokenClaims, error) {
+	stdout, err := c.Run(ctx, "account", "get-access-token", "--query", "accessToken", "--output", "tsv")
+	if err != nil {
+		return TokenClaims{}, err
 	}
-	if err := c.RunJSON(ctx, &principal, args...); err != nil {
-		return "", err
+	parts := strings.Split(strings.TrimSpace(string(stdout)), ".")
+	if len(parts) != 3 {
+		return TokenClaims{}, errors.New("az account get-access-token printed something that is not a JWT")
 	}
-	if principal.ID == "" {
-		return "", fmt.Errorf("az %s printed no object ID", commandName(args))
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return TokenClaims{}, errors.New("the access token's claims are not base64url")
 	}
-	return principal.ID, nil
+	var claims TokenClaims
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return TokenClaims{}, errors.New("the access token's claims are not JSON")
+	}
+	if claims.ObjectID == "" {
+		return TokenClaims{}, errors.New("the access token has no oid claim")
+	}
+	return claims, nil
 }
 
 // keyValues returns name=value pairs sorted by name, so that command lines are stable.

@@ -312,22 +312,20 @@ func (d *Deployer) parametersStep(ctx context.Context, run *deployment) error {
 }
 
 // signedInPrincipal returns the object ID and the principalType of the signed-in account.
+// The kind comes from the token's idtyp claim, or from az's account type when the token has
+// none.
 func (d *Deployer) signedInPrincipal(ctx context.Context, account azcli.Account) (string, string, error) {
-	switch account.User.Type {
-	case "user":
-		id, err := d.az.SignedInUserObjectID(ctx)
-		if err != nil {
-			return "", "", fmt.Errorf("look up the signed-in user's object ID: %w", err)
-		}
-		return id, "User", nil
-	case "servicePrincipal":
-		id, err := d.az.ServicePrincipalObjectID(ctx, account.User.Name)
-		if err != nil {
-			return "", "", fmt.Errorf("look up the object ID of service principal %s: %w", account.User.Name, err)
-		}
-		return id, "ServicePrincipal", nil
+	claims, err := d.az.SignedInTokenClaims(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("read the signed-in principal's object ID: %w", err)
 	}
-	return "", "", fmt.Errorf("the signed-in account type %q is neither user nor servicePrincipal", account.User.Type)
+	switch {
+	case claims.IdentityType == "app", claims.IdentityType == "" && account.User.Type == "servicePrincipal":
+		return claims.ObjectID, "ServicePrincipal", nil
+	case claims.IdentityType == "user", claims.IdentityType == "" && account.User.Type == "user":
+		return claims.ObjectID, "User", nil
+	}
+	return "", "", fmt.Errorf("the signed-in principal is neither a user nor a service principal (token idtyp %q, account type %q)", claims.IdentityType, account.User.Type)
 }
 
 func (run *deployment) azDeployment() azcli.Deployment {

@@ -7,6 +7,7 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -78,7 +79,7 @@ func azureRules(t *testing.T, rg string, overrides ...azclitest.Rule) []azclites
 		{Args: []string{"provider", "list"}, Stdout: jsonString(t, providers)},
 		{Args: []string{"group", "exists"}, Stdout: "false"},
 		{Args: []string{"group", "create"}, Stdout: `{"name": "` + rg + `", "location": "westeurope"}`},
-		{Args: []string{"ad", "signed-in-user", "show"}, Stdout: `{"id": "33333333-3333-3333-3333-333333333333"}`},
+		{Args: []string{"account", "get-access-token"}, Stdout: fakeToken(`{"oid": "33333333-3333-3333-3333-333333333333", "idtyp": "user"}`)},
 		{Args: []string{"deployment", "group", "what-if"}, Stdout: "Resource changes: 12 to create.\n"},
 		{Args: []string{"deployment", "group", "create"}, Stdout: jsonString(t, deploymentOutputs(rg))},
 		{Args: []string{"acr", "build"}, Stdout: "Successfully pushed image\n"},
@@ -147,7 +148,7 @@ func TestDeployRunsEveryStepInOrder(t *testing.T) {
 	assert.Equal(t, []string{
 		"version", "account show", "provider list", "group exists",
 		"group exists", "group create",
-		"ad signed-in-user show",
+		"account get-access-token",
 		"deployment group create",
 		"acr build",
 		"aks get-credentials",
@@ -357,9 +358,9 @@ func TestDeployStopsAtFirstFailure(t *testing.T) {
 		},
 		{
 			name:         "object id lookup fails",
-			override:     azclitest.Rule{Args: []string{"ad", "signed-in-user", "show"}, Stderr: "ERROR: Insufficient privileges to complete the operation.\n", ExitCode: 1},
+			override:     azclitest.Rule{Args: []string{"account", "get-access-token"}, Stderr: "ERROR: AADSTS700082: The refresh token has expired.\n", ExitCode: 1},
 			wantErr:      "pass --operator-access=false",
-			wantLastCall: "ad signed-in-user show",
+			wantLastCall: "account get-access-token",
 		},
 		{
 			name:         "credentials fail",
@@ -406,7 +407,7 @@ func TestDeployAsServicePrincipalWithProducerAndParameters(t *testing.T) {
 		azclitest.Rule{Args: []string{"account", "show"}, Stdout: `{"id": "` + subscriptionID + `", "name": "ci", "tenantId": "t", "user": {"name": "44444444-4444-4444-4444-444444444444", "type": "servicePrincipal"}}`},
 		azclitest.Rule{Args: []string{"group", "exists"}, Stdout: "true"},
 		azclitest.Rule{Args: []string{"group", "show"}, Stdout: `{"name": "rg-sp", "location": "northeurope"}`},
-		azclitest.Rule{Args: []string{"ad", "sp", "show"}, Contains: []string{"44444444-4444-4444-4444-444444444444"}, Stdout: `{"id": "55555555-5555-5555-5555-555555555555"}`},
+		azclitest.Rule{Args: []string{"account", "get-access-token"}, Stdout: fakeToken(`{"oid": "55555555-5555-5555-5555-555555555555"}`)},
 	)...)
 	root := repoFixture(t)
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
@@ -429,7 +430,7 @@ func TestDeployAsServicePrincipalWithProducerAndParameters(t *testing.T) {
 		azclitest.Rule{Args: []string{"provider", "list"}, Stdout: jsonString(t, append(registered(), map[string]string{"namespace": "Microsoft.Insights", "registrationState": "Registered"}))},
 		azclitest.Rule{Args: []string{"group", "exists"}, Stdout: "true"},
 		azclitest.Rule{Args: []string{"group", "show"}, Stdout: `{"name": "rg-sp", "location": "northeurope"}`},
-		azclitest.Rule{Args: []string{"ad", "sp", "show"}, Contains: []string{"44444444-4444-4444-4444-444444444444"}, Stdout: `{"id": "55555555-5555-5555-5555-555555555555"}`},
+		azclitest.Rule{Args: []string{"account", "get-access-token"}, Stdout: fakeToken(`{"oid": "55555555-5555-5555-5555-555555555555"}`)},
 	)...)
 	result, err = deploy.New(azcli.New(), deploy.WithOutput(&progress)).Deploy(context.Background(), cfg)
 	require.NoError(t, err, progress.String())
@@ -570,6 +571,12 @@ func TestLoadOutputsNamesWhatIsMissing(t *testing.T) {
 	_, err = deploy.LoadOutputs(filepath.Join(t.TempDir(), "absent.json"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "run `edwctl deploy` first")
+}
+
+// fakeToken returns a JWT-shaped string with the given claims and a dummy signature.
+func fakeToken(claims string) string {
+	encode := base64.RawURLEncoding.EncodeToString
+	return encode([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + encode([]byte(claims)) + ".c2lnbmF0dXJl"
 }
 
 func registered() []map[string]string {

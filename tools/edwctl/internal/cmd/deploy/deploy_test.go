@@ -106,7 +106,7 @@ func TestDeployCommandRunsToCredentials(t *testing.T) {
 	assert.Contains(t, create, "queueName=orders")
 	assert.Contains(t, create, "systemNodeCount=3")
 	assert.NotContains(t, fake.Commands(t), "acr build")
-	assert.NotContains(t, fake.Commands(t), "ad signed-in-user show")
+	assert.NotContains(t, fake.Commands(t), "account get-access-token")
 
 	outputsPath := filepath.Join(root, ".work", "deployment-outputs.json")
 	assert.FileExists(t, outputsPath)
