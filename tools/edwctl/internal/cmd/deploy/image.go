@@ -14,7 +14,7 @@ import (
 	"github.com/aks-edw/aks-edw/internal/image"
 )
 
-// components are the programs the image command knows, with the port each one serves.
+// components maps each program that the image command packages to the ports it serves.
 var components = map[string][]string{
 	"consumer": {"8080/tcp"},
 	"producer": nil,
