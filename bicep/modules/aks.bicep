@@ -2,11 +2,11 @@
 // removes nodes, the KEDA add-on scales the consumer, and workload identity gives pods
 // Microsoft Entra ID tokens.
 //
-// Node autoprovisioning has prerequisites that a deployment does not reject up front but
-// that break provisioning later, so they are fixed here rather than exposed as parameters:
-// Azure CNI in overlay mode with the Cilium dataplane (kubenet and Calico are unsupported),
-// IPv4 only (IPv6 clusters are unsupported), a public API server endpoint, and no node pool
-// with the cluster autoscaler (node autoprovisioning cannot be enabled next to one).
+// Node autoprovisioning supports only some cluster settings, so these are fixed here rather
+// than exposed as parameters: Azure CNI in overlay mode with the Cilium dataplane (kubenet
+// and Calico network policy are unsupported), IPv4 only (IPv6 clusters are unsupported),
+// public network access Enabled, and no node pool with the cluster autoscaler (node
+// autoprovisioning cannot be enabled next to one). test/bicep fails when one of them drifts.
 
 @description('Azure region of the cluster.')
 param location string

@@ -22,6 +22,7 @@
 // stops with received but unstarted messages it cannot make them visible again at once. They
 // become visible when their visibility timeout ends. Storage Queue Data Contributor would
 // allow it, at the price of queue delete and metadata write.
+//
 // Each assignment sets principalType so that Azure does not look the new principal up in
 // Microsoft Entra ID, which fails with PrincipalNotFound while the identity is still
 // replicating. Names are guid() of scope, principal and role, so a redeploy is a no-op.
