@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"k8s.io/client-go/rest"
 
+	"github.com/aks-edw/aks-edw/internal/azcli"
 	"github.com/aks-edw/aks-edw/internal/installer/kubeconfig"
 	"github.com/aks-edw/aks-edw/internal/preflight"
 )
@@ -161,9 +162,19 @@ func (i *Installer) Preflight(ctx context.Context) (preflight.Report, error) {
 		if identity := config.WorkloadIdentity; identity != nil {
 			identity.ExpectedSubject = outputs.ServiceAccountSubject()
 			identity.ExpectedClientID = outputs.WorkloadIdentityClientID
+			config.FederatedCredentials = i.federatedCredentialSource()
 		}
 	}
 	return preflight.Run(ctx, restConfig, config)
+}
+
+// federatedCredentialSource returns the WithFederatedCredentialSource source, else the Azure
+// CLI.
+func (i *Installer) federatedCredentialSource() preflight.FederatedCredentialSource {
+	if i.opts.federatedSet {
+		return i.opts.federated
+	}
+	return preflight.AzureCLICredentials{CLI: azcli.New(azcli.WithLogger(i.logger()))}
 }
 
 // runPreflight runs Preflight when it is on, prints its lines as progress, and returns the

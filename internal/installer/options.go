@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aks-edw/aks-edw/internal/installer/kubeconfig"
+	"github.com/aks-edw/aks-edw/internal/preflight"
 )
 
 const (
@@ -37,6 +38,10 @@ type options struct {
 	reuseValues     bool
 	logger          *slog.Logger
 	progress        io.Writer
+	// federated replaces the Azure CLI as the source of federated credentials when
+	// federatedSet is true; a nil source then turns the Azure check off.
+	federated    preflight.FederatedCredentialSource
+	federatedSet bool
 }
 
 func defaultOptions() options {
@@ -152,6 +157,13 @@ func WithPreflight(run bool) Option {
 // defaults, like helm upgrade --reuse-values.
 func WithReuseValues(reuse bool) Option {
 	return func(o *options) { o.reuseValues = reuse }
+}
+
+// WithFederatedCredentialSource sets where preflight reads the identity's federated
+// credentials. By default, when deployment outputs name the resource group, preflight reads
+// them with the Azure CLI; nil turns that check off.
+func WithFederatedCredentialSource(source preflight.FederatedCredentialSource) Option {
+	return func(o *options) { o.federated, o.federatedSet = source, true }
 }
 
 // WithLogger sets the structured logger; the Helm SDK's debug log goes to it at debug level.

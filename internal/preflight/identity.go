@@ -30,6 +30,9 @@ const (
 	webhookConfigurationName = "azure-wi-webhook-mutating-webhook-configuration"
 )
 
+// defaultKEDASubject is the KEDA operator's subject with the AKS add-on.
+var defaultKEDASubject = ServiceAccountSubject("kube-system", KEDAOperatorName)
+
 // KEDAOperatorNamespaces are where the KEDA operator runs: kube-system for the AKS add-on, keda
 // for KEDA's Helm chart.
 var KEDAOperatorNamespaces = []string{"kube-system", "keda"}
@@ -41,10 +44,13 @@ func checkWorkloadIdentity(ctx context.Context, c *clients, config Config) []Res
 		checkClientID(config),
 		checkWebhook(ctx, c, config),
 	}
+	subjects := []string{identity.Subject()}
 	if identity.KEDAOperator {
-		results = append(results, checkKEDAOperator(ctx, c, config))
+		result, kedaSubject := checkKEDAOperator(ctx, c, config)
+		results = append(results, result)
+		subjects = append(subjects, kedaSubject)
 	}
-	return results
+	return append(results, checkFederatedCredentials(ctx, config, subjects)...)
 }
 
 // checkConsumerSubject compares the consumer ServiceAccount's subject with the one the
@@ -131,8 +137,9 @@ func checkWebhook(ctx context.Context, c *clients, config Config) Result {
 // checkKEDAOperator checks that KEDA's operator can get a token for the identity the
 // TriggerAuthentication names: its pods must carry the webhook's label and have the injected
 // token file, which the webhook adds only to pods created after the label and the federated
-// credential for the operator's own ServiceAccount exist.
-func checkKEDAOperator(ctx context.Context, c *clients, config Config) Result {
+// credential for the operator's own ServiceAccount exist. It also returns the subject of the
+// operator's ServiceAccount, kube-system:keda-operator when no operator is found.
+func checkKEDAOperator(ctx context.Context, c *clients, config Config) (Result, string) {
 	deployments := c.kube.AppsV1().Deployments
 	var namespace string
 	var selector *metav1.LabelSelector
@@ -157,7 +164,7 @@ func checkKEDAOperator(ctx context.Context, c *clients, config Config) Result {
 		if len(lookupErrors) > 0 {
 			message += " (" + strings.Join(lookupErrors, "; ") + ")"
 		}
-		return Result{Check: "keda-identity", Status: Fail, Message: message, Fix: kedaProvider.fix(config)}
+		return Result{Check: "keda-identity", Status: Fail, Message: message, Fix: kedaProvider.fix(config)}, defaultKEDASubject
 	}
 	if serviceAccount == "" {
 		serviceAccount = "default"
@@ -167,11 +174,11 @@ func checkKEDAOperator(ctx context.Context, c *clients, config Config) Result {
 
 	labelSelector, err := metav1.LabelSelectorAsSelector(selector)
 	if err != nil {
-		return Result{Check: "keda-identity", Status: Warn, Message: fmt.Sprintf("Deployment %s/%s has an invalid selector: %v", namespace, KEDAOperatorName, err), Fix: fix}
+		return Result{Check: "keda-identity", Status: Warn, Message: fmt.Sprintf("Deployment %s/%s has an invalid selector: %v", namespace, KEDAOperatorName, err), Fix: fix}, subject
 	}
 	pods, err := c.kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: labelSelector.String()})
 	if err != nil {
-		return Result{Check: "keda-identity", Status: Warn, Message: fmt.Sprintf("could not list the pods of Deployment %s/%s: %v", namespace, KEDAOperatorName, err), Fix: fix}
+		return Result{Check: "keda-identity", Status: Warn, Message: fmt.Sprintf("could not list the pods of Deployment %s/%s: %v", namespace, KEDAOperatorName, err), Fix: fix}, subject
 	}
 	if len(pods.Items) == 0 {
 		return Result{
@@ -179,7 +186,7 @@ func checkKEDAOperator(ctx context.Context, c *clients, config Config) Result {
 			Status:  Fail,
 			Message: fmt.Sprintf("Deployment %s/%s has no pods, so nothing requests tokens for the TriggerAuthentication", namespace, KEDAOperatorName),
 			Fix:     fmt.Sprintf("kubectl -n %s rollout status deployment %s, and read its events", namespace, KEDAOperatorName),
-		}
+		}, subject
 	}
 
 	sort.Slice(pods.Items, func(i, j int) bool { return pods.Items[i].Name < pods.Items[j].Name })
@@ -191,7 +198,7 @@ func checkKEDAOperator(ctx context.Context, c *clients, config Config) Result {
 				Status:  Fail,
 				Message: fmt.Sprintf("KEDA operator pod %s/%s %s, so KEDA cannot read the queue with workload identity", namespace, pod.Name, problem),
 				Fix:     fix,
-			}
+			}, subject
 		}
 	}
 	return Result{
@@ -199,7 +206,7 @@ func checkKEDAOperator(ctx context.Context, c *clients, config Config) Result {
 		Status: Pass,
 		Message: fmt.Sprintf("KEDA operator pods in %s have %s; the identity also needs a federated credential for %s (audience %s)",
 			namespace, FederatedTokenFileEnv, subject, TokenExchangeAudience),
-	}
+	}, subject
 }
 
 // kedaPodProblem returns what keeps pod from getting a workload identity token, or "".

@@ -158,6 +158,9 @@ type Config struct {
 	ResourceGroup string
 	ClusterName   string
 	OIDCIssuerURL string
+	// FederatedCredentials, when set with ResourceGroup, checks in Azure that the identity has
+	// a federated credential for the consumer's and the KEDA operator's ServiceAccounts.
+	FederatedCredentials FederatedCredentialSource
 }
 
 // NodeClassRef is the node class that a NodePool's spec.template.spec.nodeClassRef names.

@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/aks-edw/aks-edw/internal/azcli/azclitest"
 	"github.com/aks-edw/aks-edw/internal/azurite"
 	"github.com/aks-edw/aks-edw/internal/installer"
 	"github.com/aks-edw/aks-edw/internal/preflight"
@@ -43,6 +44,8 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	// The workload identity test reads federated credentials through a fake az.
+	azclitest.RunIfFake()
 	code := m.Run()
 	if shared.plane != nil {
 		shared.plane.stop()
@@ -202,6 +205,14 @@ func TestPreflightWorkloadIdentity(t *testing.T) {
 		return report
 	}
 
+	t.Log("In Azure, the identity has a federated credential for the consumer only.")
+	consumerCredential := `{"name": "consumer", "issuer": "https://issuer.example/edw/", "subject": "system:serviceaccount:` + namespace + `:edw-consumer", "audiences": ["api://AzureADTokenExchange"]}`
+	operatorCredential := `{"name": "keda-operator", "issuer": "https://issuer.example/edw/", "subject": "system:serviceaccount:kube-system:keda-operator", "audiences": ["api://AzureADTokenExchange"]}`
+	identityList := azclitest.Rule{Args: []string{"identity", "list"}, Stdout: `[{"name": "id-edw", "clientId": "11111111-2222-3333-4444-555555555555"}]`}
+	azclitest.Install(t, identityList, azclitest.Rule{
+		Args: []string{"identity", "federated-credential", "list"}, Stdout: "[" + consumerCredential + "]",
+	})
+
 	t.Log("Without the webhook and the KEDA operator, both checks fail; the subject and client id match the outputs.")
 	report := runPreflight(t)
 	assert.Equal(t, preflight.Pass, resultFor(t, report, "federated-subject").Status)
@@ -212,6 +223,10 @@ func TestPreflightWorkloadIdentity(t *testing.T) {
 	keda := resultFor(t, report, "keda-identity")
 	assert.Equal(t, preflight.Fail, keda.Status)
 	assert.Contains(t, keda.Message, "Deployment keda-operator not found in kube-system or keda")
+	federated := resultFor(t, report, "federated-credentials")
+	assert.Equal(t, preflight.Fail, federated.Status)
+	assert.Contains(t, federated.Message, "identity id-edw has no federated credential for system:serviceaccount:kube-system:keda-operator")
+	assert.Contains(t, federated.Fix, "az identity federated-credential create --name keda-operator --identity-name id-edw --resource-group rg-edw --issuer https://issuer.example/edw/ --subject system:serviceaccount:kube-system:keda-operator --audience api://AzureADTokenExchange")
 
 	t.Log("Add the webhook configuration and a keda-operator whose pod has neither the label nor the token.")
 	createWebhookConfiguration(t, plane)
@@ -229,7 +244,10 @@ func TestPreflightWorkloadIdentity(t *testing.T) {
 	assert.Contains(t, keda.Fix, "kubectl -n kube-system rollout restart deployment keda-operator")
 	assert.NotContains(t, keda.String(), "\n")
 
-	t.Log("A restarted keda-operator pod with the webhook's label and token passes.")
+	t.Log("With the operator's federated credential added and a restarted keda-operator pod that has the webhook's label and token, every check passes.")
+	azclitest.Install(t, identityList, azclitest.Rule{
+		Args: []string{"identity", "federated-credential", "list"}, Stdout: "[" + consumerCredential + ", " + operatorCredential + "]",
+	})
 	deleteKEDAOperatorPods(t, plane)
 	createKEDAOperatorPod(t, plane, true)
 	report = runPreflight(t)
