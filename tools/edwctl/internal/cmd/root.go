@@ -4,7 +4,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aks-edw/aks-edw/internal/config"
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/deploy"
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/install"
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/local"
@@ -19,14 +19,9 @@ import (
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/status"
 )
 
-// ExitUsage is the exit status for invalid flags or configuration.
+// ExitUsage is the exit status for invalid flags or configuration, which subcommands report
+// as a *config.UsageError.
 const ExitUsage = 2
-
-// UsageError marks an error caused by the caller's input, so Main exits with ExitUsage.
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
 
 // NewRootCommand returns the edwctl command with every subcommand attached.
 func NewRootCommand() *cobra.Command {
@@ -60,8 +55,7 @@ func Main(args []string) int {
 	}
 
 	fmt.Fprintf(os.Stderr, "edwctl: %v\n", err)
-	var usage *UsageError
-	if errors.As(err, &usage) {
+	if config.IsUsage(err) {
 		return ExitUsage
 	}
 	return 1
