@@ -198,8 +198,12 @@ func (i *Installer) Uninstall(ctx context.Context) error {
 }
 
 func (i *Installer) explainMissingRelease(err error) error {
-	if errors.Is(err, driver.ErrReleaseNotFound) || errors.Is(err, driver.ErrNoDeployedReleases) {
-		return fmt.Errorf("%w: no deployed release %s in namespace %s (check --namespace and --release; edwctl install creates it)",
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("%w: no release %s in namespace %s (check --namespace and --release; edwctl install creates it)",
+			ErrReleaseNotFound, i.opts.releaseName, i.namespace)
+	}
+	if errors.Is(err, driver.ErrNoDeployedReleases) {
+		return fmt.Errorf("%w: release %s in namespace %s has no deployed revision, only failed ones (run edwctl uninstall, then edwctl install)",
 			ErrReleaseNotFound, i.opts.releaseName, i.namespace)
 	}
 	return fmt.Errorf("read release %s in namespace %s: %w", i.opts.releaseName, i.namespace, err)
