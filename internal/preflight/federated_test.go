@@ -1,6 +1,6 @@
 // This file tests the Azure side of the workload identity checks: which federated credentials
-// pass, what each missing or wrong one reports, and how the Azure CLI source finds the identity
-// by client id and lists its credentials (with a fake az on PATH).
+// pass and what each missing or wrong one reports. With a fake az on PATH, it also tests how
+// the Azure CLI source finds the identity by client id and lists its credentials.
 package preflight
 
 import (

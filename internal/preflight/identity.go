@@ -33,8 +33,8 @@ const (
 // defaultKEDASubject is the KEDA operator's subject with the AKS add-on.
 var defaultKEDASubject = ServiceAccountSubject("kube-system", KEDAOperatorName)
 
-// KEDAOperatorNamespaces are where the KEDA operator runs: kube-system for the AKS add-on, keda
-// for KEDA's Helm chart.
+// KEDAOperatorNamespaces are the namespaces searched for the KEDA operator: kube-system for the
+// AKS add-on, keda for KEDA's Helm chart.
 var KEDAOperatorNamespaces = []string{"kube-system", "keda"}
 
 func checkWorkloadIdentity(ctx context.Context, c *clients, config Config) []Result {
@@ -135,10 +135,10 @@ func checkWebhook(ctx context.Context, c *clients, config Config) Result {
 }
 
 // checkKEDAOperator checks that KEDA's operator can get a token for the identity the
-// TriggerAuthentication names: its pods must carry the webhook's label and have the injected
-// token file, which the webhook adds only to pods created after the label and the federated
-// credential for the operator's own ServiceAccount exist. It also returns the subject of the
-// operator's ServiceAccount, kube-system:keda-operator when no operator is found.
+// TriggerAuthentication names. Its pods must carry the webhook's label and have the injected
+// token file, which the webhook adds only to pods created after the label exists. It also
+// returns the subject of the operator's ServiceAccount, kube-system:keda-operator when no
+// operator is found.
 func checkKEDAOperator(ctx context.Context, c *clients, config Config) (Result, string) {
 	deployments := c.kube.AppsV1().Deployments
 	var namespace string

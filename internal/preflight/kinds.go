@@ -344,7 +344,7 @@ func explainUnserved(crd *apiextensionsv1.CustomResourceDefinition, gvk schema.G
 	}
 }
 
-// checkExternalMetrics checks that KEDA's metrics server answers on the external metrics API,
+// checkExternalMetrics checks that KEDA's metrics server serves the external metrics API,
 // without which the HPA that KEDA creates cannot scale from 1 to N replicas.
 func checkExternalMetrics(c *clients) Result {
 	const externalMetrics = "external.metrics.k8s.io/v1beta1"

@@ -1,8 +1,8 @@
-// Package preflight checks that a cluster can take the aks-edw chart before anything is applied:
-// the API server is reachable, every API kind the chart renders is served (KEDA's ScaledObject
-// and TriggerAuthentication, Karpenter's NodePool and its node class), the namespace's Pod
-// Security level, and, with workload identity, the federated credential subjects and the KEDA
-// operator's injected token.
+// Package preflight checks that a cluster can take the aks-edw chart before anything is applied.
+// It checks that the API server is reachable and that every API kind the chart renders is
+// served (KEDA's ScaledObject and TriggerAuthentication, Karpenter's NodePool and its node
+// class). It reads the namespace's Pod Security level. With workload identity, it checks the
+// federated credential subjects and the KEDA operator's injected token.
 //
 // Every check runs, even after a failure, so that one run lists everything to fix. Each result
 // prints as one line that names the missing thing and the fix.

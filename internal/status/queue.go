@@ -47,10 +47,10 @@ func (r ServiceQueueReader) ApproximateMessageCount(ctx context.Context, queue s
 	return int64(*properties.ApproximateMessagesCount), nil
 }
 
-// NewQueueReader builds a ServiceQueueReader with the apps' storage clients: a connection string
-// (account key or SAS, or Azurite's explicit QueueEndpoint) when one is set, else the account
-// name and endpoint suffix with credential, or with the identity internal/storage chooses when
-// credential is nil. Errors never contain the connection string.
+// NewQueueReader builds a ServiceQueueReader with the apps' storage clients. It uses the
+// connection string (account key or SAS, or Azurite's explicit QueueEndpoint) when one is set.
+// Otherwise it uses the account name and endpoint suffix with credential, or with the identity
+// internal/storage chooses when credential is nil. Errors never contain the connection string.
 func NewQueueReader(settings StorageSettings, queue, poison string, credential azcore.TokenCredential) (*ServiceQueueReader, error) {
 	if settings.ConnectionString == "" && settings.AccountName == "" {
 		return nil, errors.New("no storage account: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME (--account-name) with an Azure login (az login)")
@@ -72,7 +72,7 @@ func NewQueueReader(settings StorageSettings, queue, poison string, credential a
 		opts = append(opts, storage.WithCredential(credential))
 	}
 	// NOTE: internal/storage turns the SDK's retries off, so a refused connection fails the
-	// read at once and the next poll tries again; the snapshot timeout bounds a hung one.
+	// read at once and the next poll tries again. The snapshot timeout bounds a hung read.
 	clients, err := storage.New(names, opts...)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 //go:build e2esim
 
 // This file starts a bare Kubernetes control plane for the installer tests: one etcd and one
-// kube-apiserver on loopback, with Pod Security admission and CRD serving but no controllers,
+// kube-apiserver on loopback. It has Pod Security admission and CRD serving but no controllers,
 // so the tests decide which CRDs exist and mark objects ready themselves. Binaries come from the
 // simulated cluster's build cache, or from EDW_ETCD and EDW_KUBE_APISERVER.
 package installer_test

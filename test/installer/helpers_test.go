@@ -1,8 +1,9 @@
 //go:build e2esim
 
-// This file holds what the installer tests share: CRDs from the pinned KEDA and Karpenter Go
-// modules, unique names, namespaces with Pod Security labels, the values of a release like the
-// simulated cluster's, and a stand-in for the controllers that a bare control plane lacks.
+// This file contains what the installer tests share: CRDs from the pinned KEDA and Karpenter Go
+// modules, unique names, and namespaces with Pod Security labels. It also has the values of a
+// release like the simulated cluster's, and a replacement for the controllers that a bare
+// control plane lacks.
 package installer_test
 
 import (
@@ -190,9 +191,9 @@ func simOptions(t *testing.T, plane *controlPlane, namespace, release string, ex
 	}, extra...)
 }
 
-// markReady stands in for the Deployment controller and the KEDA operator, which a bare control
-// plane does not run: every pass it marks each Deployment in namespace rolled out and Available,
-// and each ScaledObject Ready. It stops when ctx ends.
+// markReady replaces the Deployment controller and the KEDA operator, which a bare control plane
+// does not run. Every 300ms it marks each Deployment in namespace rolled out and Available, and
+// each ScaledObject Ready. It stops when ctx ends.
 func markReady(ctx context.Context, t *testing.T, plane *controlPlane, namespace string) {
 	t.Helper()
 	client := kubeClient(t, plane)

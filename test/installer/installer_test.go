@@ -1,11 +1,12 @@
 //go:build e2esim
 
 // This file tests edwctl's installer, preflight and status libraries against a real
-// kube-apiserver with the real KEDA and Karpenter CRDs: preflight naming missing CRDs before
-// anything is applied, the Pod Security and workload identity checks against real API objects,
-// dry-run applying nothing, install/upgrade/uninstall including the cluster-scoped NodePool,
-// and the atomic uninstall and rollback after a failed wait. No controller runs, so the tests
-// mark the Deployment available and the ScaledObject Ready themselves where a wait needs it.
+// kube-apiserver with the real KEDA and Karpenter CRDs. It covers preflight naming missing CRDs
+// before anything is applied, and the Pod Security and workload identity checks against real
+// API objects. It also covers dry-run applying nothing, install/upgrade/uninstall including the
+// cluster-scoped NodePool, and the atomic uninstall and rollback after a failed wait. No
+// controller runs, so the tests mark the Deployment available and the ScaledObject Ready
+// themselves where a wait needs it.
 package installer_test
 
 import (

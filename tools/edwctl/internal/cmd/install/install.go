@@ -137,10 +137,9 @@ func (f *applyFlags) options() ([]installer.Option, error) {
 }
 
 func newLogger(level string) (*slog.Logger, error) {
-	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
-	parsed, ok := levels[strings.ToLower(level)]
-	if !ok {
-		return nil, config.Invalid("--log-level %q is invalid: use debug, info, warn or error", level)
+	parsed, err := config.ParseLevel(level)
+	if err != nil {
+		return nil, config.Invalid("--log-level: %v", err)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: parsed})), nil
 }

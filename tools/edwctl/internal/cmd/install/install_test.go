@@ -1,6 +1,6 @@
-// This file tests the lifecycle commands' flag handling without a cluster: invalid flags are
-// usage errors that name the flag, and preflight against an unreachable API server prints one
-// failed line and skips the rest.
+// This file tests the lifecycle commands' flag handling without a cluster. Invalid flags are
+// usage errors that name the flag. Preflight against an unreachable API server prints one failed
+// line and skips the rest.
 package install
 
 import (
@@ -96,7 +96,7 @@ func TestInvalidFlagsAreUsageErrors(t *testing.T) {
 		{"outputs file missing", "install", []string{"--outputs", "/no/such/outputs.json"}, "--outputs /no/such/outputs.json"},
 		{"install timeout zero", "install", []string{"--timeout", "0s"}, "--timeout 0s is not positive"},
 		{"uninstall timeout negative", "uninstall", []string{"--timeout", "-1m"}, "--timeout -1m0s is not positive"},
-		{"log level unknown", "preflight", []string{"--log-level", "loud"}, `--log-level "loud" is invalid`},
+		{"log level unknown", "preflight", []string{"--log-level", "loud"}, `--log-level: invalid log level "loud"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

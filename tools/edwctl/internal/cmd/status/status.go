@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,10 +56,9 @@ func (f *flags) bind(set *pflag.FlagSet) {
 }
 
 func (f *flags) collector() (*status.Collector, error) {
-	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
-	level, ok := levels[strings.ToLower(f.logLevel)]
-	if !ok {
-		return nil, config.Invalid("--log-level %q is invalid: use debug, info, warn or error", f.logLevel)
+	level, err := config.ParseLevel(f.logLevel)
+	if err != nil {
+		return nil, config.Invalid("--log-level: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 

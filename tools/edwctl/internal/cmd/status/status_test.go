@@ -26,7 +26,7 @@ func TestInvalidFlagsAreUsageErrors(t *testing.T) {
 		message string
 	}{
 		{"watch interval zero", 1, []string{"--interval", "0s"}, "--interval 0s is not positive"},
-		{"status log level unknown", 0, []string{"--log-level", "loud"}, `--log-level "loud" is invalid`},
+		{"status log level unknown", 0, []string{"--log-level", "loud"}, `--log-level: invalid log level "loud"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
