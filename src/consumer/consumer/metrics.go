@@ -3,6 +3,8 @@ package consumer
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/aks-edw/aks-edw/internal/message"
 )
 
 // Metrics are the consumer's Prometheus metrics, registered on a registry of their own.
@@ -56,6 +58,22 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 3, 14),
 		}),
 	}
+	// Every label value is exported from the start, at 0, so rate() and alerts see a series
+	// before the first event.
+	for _, step := range []string{"decode", "upsert", "delete", "delete_poisoned", "poison"} {
+		m.Failed.WithLabelValues(step)
+	}
+	for _, reason := range []message.Reason{
+		message.ReasonUndecodable, message.ReasonInvalidBase64, message.ReasonInvalidUTF8,
+		message.ReasonInvalidJSON, message.ReasonMissingField, message.ReasonInvalidSrcStamp,
+		message.ReasonRowRejected, message.ReasonMaxDequeueCount, message.ReasonProcessingFailed,
+	} {
+		m.Poisoned.WithLabelValues(string(reason))
+	}
+	for _, event := range []string{"dequeue_count", "stale_pop_receipt"} {
+		m.Redelivered.WithLabelValues(event)
+	}
+
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -256,7 +256,7 @@ func (c *Consumer) poison(ctx context.Context, logger *slog.Logger, d Delivery, 
 
 	// NOTE: if the delete meets a stale pop receipt, another consumer holds the message and
 	// will poison it again, so the poison queue can hold two copies of it.
-	if outcome, ok := c.delete(ctx, logger, policy, d, "delete poisoned"); !ok {
+	if outcome, ok := c.delete(ctx, logger, policy, d, "delete_poisoned"); !ok {
 		return outcome
 	}
 	c.poisoned.Add(1)
