@@ -90,8 +90,10 @@ func Run(ctx context.Context, cfg config.Producer, clients *storage.Clients, opt
 		runCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	runCtx, abort := context.WithCancelCause(runCtx)
-	defer abort(nil)
+	runCtx, abort := context.WithCancel(runCtx)
+	defer abort()
+	var failure error
+	var failureOnce sync.Once
 
 	limiter := rate.NewLimiter(rate.Inf, 0)
 	if cfg.Rate > 0 {
@@ -113,7 +115,8 @@ func Run(ctx context.Context, cfg config.Producer, clients *storage.Clients, opt
 	for range cfg.Concurrency {
 		workers.Go(func() {
 			if err := s.work(runCtx); err != nil {
-				abort(err)
+				failureOnce.Do(func() { failure = err })
+				abort()
 			}
 		})
 	}
@@ -122,8 +125,8 @@ func Run(ctx context.Context, cfg config.Producer, clients *storage.Clients, opt
 
 	summary := Summary{Sent: s.sent.Load(), Errors: s.errors.Load(), Duration: time.Since(start)}
 	summary.Stopped = ctx.Err() != nil
-	if cause := context.Cause(runCtx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
-		return summary, cause
+	if failure != nil {
+		return summary, failure
 	}
 	o.logger.Info("producer finished",
 		"queue", cfg.QueueName, "sent", summary.Sent, "errors", summary.Errors,
