@@ -40,6 +40,11 @@ type Consumer struct {
 	poisoned    atomic.Int64
 	failed      atomic.Int64
 	redelivered atomic.Int64
+
+	// started and lastHandled are Unix nanoseconds: when Run started, and when the last
+	// message was processed or poisoned.
+	started     atomic.Int64
+	lastHandled atomic.Int64
 }
 
 // Summary counts what a run did.
@@ -50,16 +55,23 @@ type Summary struct {
 	// Redelivered counts deletes that found a stale pop receipt.
 	Redelivered int64
 	Duration    time.Duration
+	// Busy runs from the start of Run to the last message processed or poisoned, which
+	// leaves out the idle wait of --until-empty. Rates are computed over it.
+	Busy time.Duration
+}
+
+// Rate returns the messages processed per second of Busy time.
+func (s Summary) Rate() float64 {
+	if s.Busy <= 0 {
+		return 0
+	}
+	return float64(s.Processed) / s.Busy.Seconds()
 }
 
 // String formats the summary as the line the consumer prints at the end.
 func (s Summary) String() string {
-	rate := 0.0
-	if s.Duration > 0 {
-		rate = float64(s.Processed) / s.Duration.Seconds()
-	}
-	return fmt.Sprintf("processed %d messages in %s (%.1f messages/s), %d poisoned, %d failed, %d redelivered",
-		s.Processed, s.Duration.Round(time.Millisecond), rate, s.Poisoned, s.Failed, s.Redelivered)
+	return fmt.Sprintf("processed %d messages in %s (%.1f messages/s while busy), %d poisoned, %d failed, %d redelivered",
+		s.Processed, s.Duration.Round(time.Millisecond), s.Rate(), s.Poisoned, s.Failed, s.Redelivered)
 }
 
 // Option configures New.
@@ -94,12 +106,16 @@ func (c *Consumer) HTTPAddr() string {
 
 // Summary returns the counts so far.
 func (c *Consumer) Summary() Summary {
-	return Summary{
+	summary := Summary{
 		Processed:   c.processed.Load(),
 		Poisoned:    c.poisoned.Load(),
 		Failed:      c.failed.Load(),
 		Redelivered: c.redelivered.Load(),
 	}
+	if started, last := c.started.Load(), c.lastHandled.Load(); started > 0 && last > started {
+		summary.Busy = time.Duration(last - started)
+	}
+	return summary
 }
 
 // Run serves HTTP, checks that the queues and the table are reachable, and consumes until
@@ -109,6 +125,7 @@ func (c *Consumer) Summary() Summary {
 // becomes visible again when its visibility timeout ends, so none is lost.
 func (c *Consumer) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
+	c.started.Store(start.UnixNano())
 	stopServer, err := c.serveHTTP()
 	if err != nil {
 		return Summary{}, err
@@ -143,7 +160,9 @@ func (c *Consumer) Run(ctx context.Context) (Summary, error) {
 	for range c.cfg.Concurrency {
 		workers.Go(func() {
 			for d := range deliveries {
-				c.Process(workCtx, d)
+				if outcome := c.Process(workCtx, d); outcome != Failed {
+					c.lastHandled.Store(time.Now().UnixNano())
+				}
 				c.inFlight.Add(-1)
 			}
 		})
@@ -166,7 +185,8 @@ func (c *Consumer) finish(start time.Time) Summary {
 	summary.Duration = time.Since(start)
 	c.logger.Info("consumer stopped",
 		"processed", summary.Processed, "poisoned", summary.Poisoned, "failed", summary.Failed,
-		"redelivered", summary.Redelivered, "seconds", summary.Duration.Seconds())
+		"redelivered", summary.Redelivered, "seconds", summary.Duration.Seconds(),
+		"busySeconds", summary.Busy.Seconds(), "messagesPerSecond", summary.Rate())
 	return summary
 }
 
