@@ -33,6 +33,17 @@ $(AZURITE_DIR)/node_modules/.bin/azurite: $(AZURITE_DIR)/package.json $(AZURITE_
 test: azurite ## Run the unit, Azurite and chart tests (no cluster builds)
 	$(GO) test -count=1 ./...
 
+LOCAL_FLAGS ?=
+BENCH_FLAGS ?=
+
+.PHONY: local
+local: azurite ## Run producer and consumer against a local Azurite and print a summary (LOCAL_FLAGS)
+	$(GO) run ./tools/edwctl local $(LOCAL_FLAGS)
+
+.PHONY: bench
+bench: azurite ## Print consumer and producer throughput on Azurite next to the raw SDK (BENCH_FLAGS; not in make test)
+	$(GO) run ./test/bench $(BENCH_FLAGS)
+
 .PHONY: lint
 lint: lint-bicep chart-lint chart-docs-check ## Vet the Go code and check the Bicep files and the chart
 	$(GO) vet ./...
@@ -143,3 +154,37 @@ chart-docs-check: ## Fail when the chart README differs from what chart-docs gen
 test-installer: ## Run the preflight, install and status tests against a bare kube-apiserver (builds the cached binaries once)
 	$(GO) run ./tools/edwctl sim build
 	$(GO) test -tags e2esim -count=1 ./test/installer/
+
+# --- Simulated cluster ----------------------------------------------------------------------
+#
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, KEDA and
+# Karpenter's kwok provider are built from the Go module proxy into EDW_CACHE_DIR/bin. The first
+# build took about 20 minutes on a 2-core machine; later runs reuse the cache. sim-up leaves the
+# cluster running on 127.0.0.1 with its kubeconfig, pids and logs in SIM_STATE_DIR, and sim-down
+# stops every process it started.
+
+SIM_STATE_DIR ?= $(CURDIR)/.work/sim
+# The helper processes that sim up leaves running (Azurite, the pod runner) are this binary,
+# so it must stay in place while the cluster runs; `go run` would delete it.
+EDWCTL := $(BIN)/edwctl
+
+.PHONY: sim-build
+sim-build: ## Build the simulated cluster's components into EDW_CACHE_DIR (cached; first run ~20 min)
+	$(GO) run ./tools/edwctl sim build
+
+.PHONY: sim-up
+sim-up: azurite sim-build ## Start the simulated cluster and leave it running (SIM_STATE_DIR, default .work/sim)
+	$(GO) build -o $(EDWCTL) ./tools/edwctl
+	$(EDWCTL) sim up --state-dir $(SIM_STATE_DIR)
+
+.PHONY: sim-down
+sim-down: ## Stop every process of the simulated cluster; logs stay in SIM_STATE_DIR/logs
+	$(GO) build -o $(EDWCTL) ./tools/edwctl
+	$(EDWCTL) sim down --state-dir $(SIM_STATE_DIR)
+
+.PHONY: e2e-sim
+e2e-sim: sim-up ## Run the e2esim tests against the simulated cluster, then take it down
+	@status=0; \
+	EDW_SIM_STATE_DIR=$(SIM_STATE_DIR) $(GO) test -tags e2esim ./test/... -count=1 -timeout 60m || status=$$?; \
+	$(EDWCTL) sim down --state-dir $(SIM_STATE_DIR) || status=1; \
+	exit $$status
