@@ -214,7 +214,7 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, deliveries chan<- D
 	var emptySince time.Time
 
 	for ctx.Err() == nil {
-		messages, err := c.receive(ctx)
+		messages, err := c.receive(ctx, workCtx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -228,7 +228,9 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, deliveries chan<- D
 			backoff = c.sleep(ctx, backoff, c.cfg.MaxBackoff)
 			continue
 		}
-		c.ready.Store(true)
+		if ctx.Err() == nil {
+			c.ready.Store(true)
+		}
 
 		if len(messages) > 0 {
 			backoff = initialBackoff
@@ -256,12 +258,16 @@ func (c *Consumer) receiveLoop(ctx, workCtx context.Context, deliveries chan<- D
 	return nil
 }
 
-func (c *Consumer) receive(ctx context.Context) ([]*azqueue.DequeuedMessage, error) {
+// receive calls Receive Messages, retrying under the policy until ctx ends. The request
+// itself runs on workCtx: cancelling a request the service has already executed would leave
+// its messages invisible until their visibility timeout, whereas a completed request lets
+// dispatch release them.
+func (c *Consumer) receive(ctx, workCtx context.Context) ([]*azqueue.DequeuedMessage, error) {
 	count := int32(c.cfg.BatchSize)
 	visibility := int32(c.cfg.VisibilityTimeout / time.Second)
 	var messages []*azqueue.DequeuedMessage
-	err := c.policy.Do(ctx, "receive messages", func(ctx context.Context) error {
-		response, err := c.clients.Queue.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{
+	err := c.policy.Do(ctx, "receive messages", func(context.Context) error {
+		response, err := c.clients.Queue.DequeueMessages(workCtx, &azqueue.DequeueMessagesOptions{
 			NumberOfMessages:  &count,
 			VisibilityTimeout: &visibility,
 		})
@@ -277,6 +283,10 @@ func (c *Consumer) dispatch(ctx, workCtx context.Context, messages []*azqueue.De
 	receivedAt := time.Now()
 	c.inFlight.Add(int64(len(messages)))
 	for i, m := range messages {
+		if ctx.Err() != nil {
+			c.release(workCtx, messages[i:])
+			return
+		}
 		select {
 		case deliveries <- Delivery{Message: m, ReceivedAt: receivedAt}:
 		case <-ctx.Done():
