@@ -47,7 +47,11 @@ func buildControlPlane(ctx context.Context, b *Builder, todo []component) error 
 		return err
 	}
 
-	out, err := os.MkdirTemp(filepath.Join(b.cacheDir, "bin"), ".staging-control-plane-")
+	binDir := filepath.Join(b.cacheDir, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", binDir, err)
+	}
+	out, err := os.MkdirTemp(binDir, ".staging-control-plane-")
 	if err != nil {
 		return fmt.Errorf("create staging directory: %w", err)
 	}
