@@ -123,9 +123,9 @@ func (o HPAObservation) MetricTotal() (int64, bool) {
 
 // Expected returns the desired replicas that the HPA algorithm gives for this observation:
 // ceil(total / queueLength), or Current while total / (queueLength * Current) is within the
-// tolerance of 1, clamped to [Min, Max]. The second result is the lowest value the behavior's
-// rate limits allow, which equals the first unless the HPA reports ScaleUpLimit or
-// ScaleDownLimit; then Desired may lie anywhere between Current and the first result.
+// tolerance of 1, clamped to [Min, Max]. The second result equals the first unless the HPA
+// reports ScaleUpLimit or ScaleDownLimit. Then it is Current, because the behavior's rate
+// limits let Desired lie anywhere between Current and the first result.
 func (o HPAObservation) Expected() (want int32, limitedFrom int32) {
 	total, _ := o.MetricTotal()
 	totalMilli := total * 1000

@@ -134,7 +134,7 @@ func TestCheckRejectsWrongDesired(t *testing.T) {
 
 func TestCheckAllowsBehaviorRateLimit(t *testing.T) {
 	// Kubernetes' default scale-up policy allows max(4 pods, 100%) per 15 s, so from 1 replica
-	// a count that asks for 10 replicas gives 5 first.
+	// a count that needs 10 replicas gives 5 first.
 	observation := ObserveHPA(hpaStatus(100, 1, 20, 1, 5, 1000, "ScaleUpLimit"), time.Now())
 
 	want, limitedFrom := observation.Expected()
