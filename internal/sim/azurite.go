@@ -7,9 +7,34 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aks-edw/aks-edw/internal/azurite"
+	"github.com/aks-edw/aks-edw/internal/sim/proc"
 )
+
+// readAzuriteEndpoints reads the endpoints that ServeAzurite wrote.
+func (c *Cluster) readAzuriteEndpoints() (*AzuriteEndpoints, error) {
+	data, err := os.ReadFile(c.azuriteInfoPath())
+	if err != nil {
+		return nil, err
+	}
+	var endpoints AzuriteEndpoints
+	if err := json.Unmarshal(data, &endpoints); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", c.azuriteInfoPath(), err)
+	}
+	return &endpoints, nil
+}
+
+// azuriteRunning reports whether pid is a live process whose command line names Azurite. Its
+// executable is Node, so the binary check of package proc does not apply.
+func azuriteRunning(pid int) bool {
+	if !proc.Running(pid, "") {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(cmdline), "azurite")
+}
 
 // ServeAzurite runs Azurite for the cluster in stateDir until ctx is cancelled: it writes the
 // endpoints to azurite.json and the connection string to a file readable by the owner only,

@@ -26,6 +26,10 @@ const defaultStopGrace = 10 * time.Second
 func (c *Cluster) Down(ctx context.Context) error {
 	var errs []error
 
+	// The Azurite server is the helper's child. Its pid is read before the helper stops, so a
+	// server left behind by a killed helper is stopped too.
+	azuriteEndpoints, _ := c.readAzuriteEndpoints()
+
 	records, err := proc.ReadRecords(c.runDir())
 	if err != nil {
 		errs = append(errs, err)
@@ -45,6 +49,13 @@ func (c *Cluster) Down(ctx context.Context) error {
 		}
 		c.logger.Info("process stopped", "component", rec.Name, "pid", rec.PID)
 		if err := rec.Remove(c.runDir()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	if azuriteEndpoints != nil && azuriteRunning(azuriteEndpoints.PID) {
+		fmt.Fprintf(c.progress, "stop     azurite-server (pid %d)\n", azuriteEndpoints.PID)
+		if err := proc.Stop(ctx, "azurite-server", azuriteEndpoints.PID, "", defaultStopGrace); err != nil {
 			errs = append(errs, err)
 		}
 	}

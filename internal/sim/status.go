@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -79,6 +80,14 @@ func (c *Cluster) Status(ctx context.Context) (*Status, error) {
 	for _, rec := range records {
 		status.Components = append(status.Components, ComponentStatus{
 			Name: rec.Name, PID: rec.PID, Alive: rec.Alive(), Log: rec.Log,
+		})
+	}
+	if endpoints, err := c.readAzuriteEndpoints(); err == nil {
+		status.Components = append(status.Components, ComponentStatus{
+			Name:  "azurite-server",
+			PID:   endpoints.PID,
+			Alive: azuriteRunning(endpoints.PID),
+			Log:   filepath.Join(c.stateDir, "azurite", "azurite.log"),
 		})
 	}
 

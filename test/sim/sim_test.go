@@ -158,6 +158,25 @@ func TestExternalMetricsAPIServiceAvailable(t *testing.T) {
 	assert.Contains(t, resources, `"externalmetrics"`)
 }
 
+func TestStatusReportsEveryComponentAlive(t *testing.T) {
+	status, err := sim.New(env.stateDir, sim.WithName(env.name)).Status(t.Context())
+	require.NoError(t, err)
+
+	alive := map[string]bool{}
+	for _, c := range status.Components {
+		alive[c.Name] = c.Alive
+	}
+	for _, name := range []string{
+		"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller",
+		"keda-operator", "keda-adapter", "karpenter", "azurite", "azurite-server", "pod-runner",
+	} {
+		assert.True(t, alive[name], "component %s alive", name)
+	}
+	assert.True(t, status.APIReachable, status.APIError)
+	assert.True(t, status.ExternalMetrics, status.ExternalMetricsMessage)
+	assert.True(t, status.Running())
+}
+
 func TestNodePoolProvisionsNodeForPendingPod(t *testing.T) {
 	defer printLogsOnFailure(t)
 	id := strings.ToLower(random.UniqueId())

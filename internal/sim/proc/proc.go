@@ -33,9 +33,9 @@ type Spec struct {
 	Name   string
 	Binary string
 	Args   []string
-	// Env is the complete environment; nil inherits the caller's.
+	// Env is the complete environment. Nil inherits the caller's.
 	Env []string
-	// Dir is the working directory; empty means the caller's.
+	// Dir is the working directory. Empty means the caller's.
 	Dir string
 	// Log receives stdout and stderr, appended.
 	Log string
@@ -159,7 +159,7 @@ func Running(pid int, binary string) bool {
 		return false
 	}
 	// NOTE: the kernel appends " (deleted)" when the file was replaced after the start, as a
-	// rebuild does; the process is still the one that was started.
+	// rebuild does. The process is still the one that was started.
 	exe = strings.TrimSuffix(exe, " (deleted)")
 	want, err := filepath.EvalSymlinks(binary)
 	if err != nil {
@@ -169,9 +169,93 @@ func Running(pid int, binary string) bool {
 }
 
 // Stop sends SIGTERM to the recorded process, waits up to grace for it to exit, then sends
-// SIGKILL to its whole process group. It returns nil when the process is already gone.
+// SIGKILL to its whole process group. Processes it started that outlive it (in its session,
+// started after it) get the same treatment, so a helper killed earlier leaves nothing behind.
+// It returns nil when everything is already gone.
 func (r *Record) Stop(ctx context.Context, grace time.Duration) error {
-	return Stop(ctx, r.Name, r.PID, r.Binary, grace)
+	members := SessionMembers(r.PID, r.Started)
+	if err := Stop(ctx, r.Name, r.PID, r.Binary, grace); err != nil {
+		return err
+	}
+	var errs []error
+	for _, pid := range members {
+		if err := Stop(ctx, fmt.Sprintf("%s child", r.Name), pid, "", grace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// userHZ is the unit of process start times in /proc/<pid>/stat; Linux reports them in
+// USER_HZ, which is 100 on every architecture Go supports.
+const userHZ = 100
+
+// SessionMembers returns the live processes, other than sid itself, in the session that sid
+// leads and that started at or after since. The start-time filter keeps a session that a reused
+// pid leads now from being mistaken for the recorded one.
+func SessionMembers(sid int, since time.Time) []int {
+	boot, err := bootTime()
+	if err != nil {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var members []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == sid {
+			continue
+		}
+		fields, err := statFields(pid)
+		// After the command name: state(0) ppid(1) pgrp(2) session(3) ... starttime(19).
+		if err != nil || len(fields) < 20 || fields[0] == "Z" || fields[3] != strconv.Itoa(sid) {
+			continue
+		}
+		ticks, err := strconv.ParseInt(fields[19], 10, 64)
+		if err != nil {
+			continue
+		}
+		started := boot.Add(time.Duration(ticks) * time.Second / userHZ)
+		// The record's time is taken just after the start, so allow a second of slack.
+		if started.Before(since.Add(-time.Second)) {
+			continue
+		}
+		members = append(members, pid)
+	}
+	return members
+}
+
+// statFields returns the fields of /proc/<pid>/stat that follow the command name.
+func statFields(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return nil, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return strings.Fields(string(data[i+1:])), nil
+}
+
+// bootTime reads the system boot time from /proc/stat.
+func bootTime() (time.Time, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if value, ok := strings.CutPrefix(line, "btime "); ok {
+			seconds, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return time.Unix(seconds, 0), nil
+		}
+	}
+	return time.Time{}, errors.New("no btime in /proc/stat")
 }
 
 // Stop terminates pid as Record.Stop does; name is used in errors only.

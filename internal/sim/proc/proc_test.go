@@ -95,3 +95,29 @@ func TestReadPIDFile(t *testing.T) {
 	_, err = ReadPIDFile(path)
 	assert.ErrorContains(t, err, "etcd.pid")
 }
+
+func TestStopAlsoStopsOrphanedChildren(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh on PATH")
+	}
+	sh, err = filepath.EvalSymlinks(sh)
+	require.NoError(t, err)
+	dir := t.TempDir()
+
+	// The shell starts a child in its session and then exits, as a helper killed with SIGKILL
+	// would leave its consumer processes behind.
+	rec, err := Start(Spec{Name: "parent", Binary: sh, Args: []string{"-c", "sleep 60 & echo $! > " + filepath.Join(dir, "child.pid")}, Log: filepath.Join(dir, "parent.log")}, dir)
+	require.NoError(t, err)
+	var child int
+	require.Eventually(t, func() bool {
+		child, err = ReadPIDFile(filepath.Join(dir, "child.pid"))
+		return err == nil && child > 0
+	}, 5*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return !rec.Alive() }, 5*time.Second, 50*time.Millisecond, "the parent exits at once")
+	assert.True(t, Running(child, ""), "the child outlives the parent")
+	assert.Contains(t, SessionMembers(rec.PID, rec.Started), child)
+
+	require.NoError(t, rec.Stop(context.Background(), time.Second))
+	assert.False(t, Running(child, ""), "Stop must end the orphaned child")
+}
