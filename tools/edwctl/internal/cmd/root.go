@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aks-edw/aks-edw/internal/config"
+	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/demo"
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/deploy"
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/install"
 	"github.com/aks-edw/aks-edw/tools/edwctl/internal/cmd/local"
@@ -37,6 +38,7 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(deploy.NewCommands()...)
 	root.AddCommand(local.NewCommands()...)
 	root.AddCommand(sim.NewCommands()...)
+	root.AddCommand(demo.NewCommands()...)
 
 	return root
 }
