@@ -182,9 +182,35 @@ sim-down: ## Stop every process of the simulated cluster; logs stay in SIM_STATE
 	$(GO) build -o $(EDWCTL) ./tools/edwctl
 	$(EDWCTL) sim down --state-dir $(SIM_STATE_DIR)
 
+# --- End-to-end scaling tests and the demo ----------------------------------------------------
+#
+# One scenario (test/e2e/scenario) runs on three clusters. e2e-sim runs it here and in CI; e2e
+# needs Docker or Podman for kind, and e2e-aks an az login and a subscription, and neither was
+# run on the machine that wrote them: e2e-vet compiles both, and e2e-sim runs e2e-vet first.
+# The e2esim packages run one at a time (-p 1): test/sim starts a cluster of its own, and two
+# clusters at once on 2 cores slow each other's controllers.
+
+.PHONY: e2e-vet
+e2e-vet: ## Compile the kind and AKS end-to-end tests without running them
+	$(GO) vet -tags e2ekind ./test/e2e/...
+	$(GO) vet -tags e2eaks ./test/e2e/...
+
 .PHONY: e2e-sim
-e2e-sim: sim-up ## Run the e2esim tests against the simulated cluster, then take it down
-	@status=0; \
-	EDW_SIM_STATE_DIR=$(SIM_STATE_DIR) $(GO) test -tags e2esim ./test/... -count=1 -timeout 60m || status=$$?; \
-	$(EDWCTL) sim down --state-dir $(SIM_STATE_DIR) || status=1; \
-	exit $$status
+e2e-sim: e2e-vet sim-up ## Run the e2esim tests against the simulated cluster, then take it down (also on failure or Ctrl-C)
+	@trap 'status=$$?; $(EDWCTL) sim down --state-dir $(SIM_STATE_DIR) || status=1; exit $$status' EXIT; \
+	EDW_SIM_STATE_DIR=$(SIM_STATE_DIR) $(GO) test -tags e2esim ./test/... -count=1 -p 1 -timeout 60m -v
+
+.PHONY: e2e
+e2e: ## Run the scaling scenario on a new kind cluster, then delete it (needs Docker or Podman)
+	$(GO) test -tags e2ekind ./test/e2e/ -run TestKind -count=1 -timeout 60m -v
+
+.PHONY: e2e-aks
+e2e-aks: ## Deploy to a new resource group, run the scaling scenario on AKS, delete the group (LOCATION; needs az login)
+	EDW_E2E_LOCATION=$(LOCATION) $(GO) test -tags e2eaks ./test/e2e/ -run TestAKS -count=1 -timeout 150m -v
+
+DEMO_FLAGS ?=
+
+.PHONY: demo
+demo: azurite ## Start the simulated cluster, send a burst, watch pods and nodes scale out and in, tear down (DEMO_FLAGS)
+	$(GO) build -o $(EDWCTL) ./tools/edwctl
+	$(EDWCTL) demo $(DEMO_FLAGS)
