@@ -1,8 +1,8 @@
 // Package karpenter runs Karpenter's kwok provider as a host process against the simulated
 // cluster. The provider turns NodeClaims into kwok nodes, picking instance types from a file
-// that imitates Azure VM sizes: each offering carries the labels AKS node autoprovisioning puts
-// on nodes (karpenter.azure.com/sku-family, sku-name, ...), so a NodePool written for AKS
-// selects simulated nodes unchanged.
+// that imitates Azure VM sizes. Each offering carries the labels that AKS node
+// autoprovisioning puts on nodes (karpenter.azure.com/sku-family, sku-name, ...), so a NodePool
+// written for AKS selects simulated nodes unchanged.
 package karpenter
 
 import (
@@ -37,7 +37,7 @@ const (
 	labelZone         = "topology.kubernetes.io/zone"
 )
 
-// Zones are the simulated availability zones; every SKU is offered in each.
+// Zones are the simulated availability zones. Every SKU is offered in each.
 var Zones = []string{"sim-1", "sim-2", "sim-3"}
 
 // SKU is one simulated Azure VM size.
