@@ -64,7 +64,7 @@ func WithKEDANamespace(ns string) Option { return func(c *Cluster) { c.kedaNames
 func WithAzurite(on bool) Option { return func(c *Cluster) { c.azurite = on } }
 
 // WithReadyTimeout bounds the wait for each component to become ready (default 3m). Each one
-// took under 6s on a 2-core machine; the default leaves room for a machine busy compiling.
+// took under 6s on a 2-core machine, and the default leaves room for one busy compiling.
 func WithReadyTimeout(d time.Duration) Option { return func(c *Cluster) { c.readyTimeout = d } }
 
 // WithProgress sets where step-by-step progress lines go (default: discard).
