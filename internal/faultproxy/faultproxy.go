@@ -1,7 +1,9 @@
 // Package faultproxy is a reverse proxy on 127.0.0.1 that answers a chosen number of requests
 // with an error status (for example 403 AuthorizationPermissionMismatch, what Azure Storage
-// returns while a new role assignment propagates) and forwards all others to a real server.
-// Tests put it between a client and Azurite to exercise retries without mocking the SDK.
+// returns while a new role assignment propagates) and forwards all others to a real server,
+// optionally after a delay that models a network round trip. Tests put it between a
+// client and Azurite to exercise retries without mocking the SDK, and the benchmark uses the
+// delay to compare loops on a link slower than loopback.
 package faultproxy
 
 import (
@@ -12,6 +14,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Proxy is a running fault-injecting proxy.
@@ -29,6 +32,7 @@ type Proxy struct {
 
 	injected  atomic.Int64
 	forwarded atomic.Int64
+	delay     atomic.Int64 // time.Duration
 }
 
 // Start listens on a free loopback port and forwards to target, a base URL such as
@@ -59,6 +63,9 @@ func Start(target string) (*Proxy, error) {
 			return
 		}
 		p.forwarded.Add(1)
+		if delay := time.Duration(p.delay.Load()); delay > 0 {
+			time.Sleep(delay)
+		}
 		forward.ServeHTTP(w, r)
 	})}
 	go func() { _ = p.server.Serve(listener) }()
@@ -83,6 +90,9 @@ func (p *Proxy) takeFault() (int, string, bool) {
 	p.remaining--
 	return p.status, p.code, true
 }
+
+// SetDelay holds every forwarded request for d before sending it on.
+func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Injected returns how many requests got an injected failure.
 func (p *Proxy) Injected() int64 { return p.injected.Load() }
