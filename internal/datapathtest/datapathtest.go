@@ -1,6 +1,6 @@
-// Package datapathtest holds helpers for tests of the data path against a real Azurite:
-// unique resource names, clients with the resources created, reading rows and poison
-// records back, and building the producer and consumer binaries for tests that need real
+// Package datapathtest holds helpers for tests of the data path against a real Azurite. It
+// makes unique resource names and clients with the resources created, reads rows and poison
+// records back, and builds the producer and consumer binaries for tests that need real
 // processes. Only tests import it.
 package datapathtest
 

@@ -1,9 +1,9 @@
-// Package faultproxy is a reverse proxy on 127.0.0.1 that answers a chosen number of requests
-// with an error status (for example 403 AuthorizationPermissionMismatch, what Azure Storage
-// returns while a new role assignment propagates) and forwards all others to a real server,
-// optionally after a delay that models a network round trip. Tests put it between a
-// client and Azurite to exercise retries without mocking the SDK, and the benchmark uses the
-// delay to compare loops on a link slower than loopback.
+// Package faultproxy is a reverse proxy on 127.0.0.1 in front of a real server. It answers a
+// chosen number of requests with an error status, for example 403
+// AuthorizationPermissionMismatch as Azure Storage returns while a new role assignment
+// propagates, and forwards all others, optionally after a delay that models a network round
+// trip. Tests put it between a client and Azurite to exercise retries without mocking the
+// SDK, and the benchmark uses the delay to compare loops on a link slower than loopback.
 package faultproxy
 
 import (

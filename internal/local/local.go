@@ -1,7 +1,7 @@
-// Package local runs the whole data path on this machine: it starts Azurite, creates the
-// queue, poison queue and table, runs the producer for a number of messages and then the
-// consumer until the queue is empty, counts the rows, and stops Azurite, also when the
-// context is cancelled (Ctrl-C).
+// Package local runs the whole data path on this machine. It starts Azurite, creates the
+// queue, poison queue and table, and runs the producer for a number of messages, then the
+// consumer until the queue is empty. It counts the rows and stops Azurite at the end, also
+// when the context is cancelled (Ctrl-C).
 package local
 
 import (
@@ -197,7 +197,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	summary.Interrupted = ctx.Err() != nil
 
 	if !summary.Interrupted && summary.Rows+summary.Poisoned != summary.Sent {
-		return summary, fmt.Errorf("the table holds %d rows and the poison queue %d messages for %d messages sent: messages were lost or duplicated",
+		return summary, fmt.Errorf("row count mismatch: %d rows and %d poisoned messages for %d messages sent, so messages were lost or duplicated; the consumer's log above names the failures",
 			summary.Rows, summary.Poisoned, summary.Sent)
 	}
 	return summary, nil

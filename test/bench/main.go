@@ -1,8 +1,8 @@
-// Command bench measures the data path on Azurite and prints a Markdown table: the raw SDK
-// ceiling (receive, upsert and delete at the best of several concurrencies), the consumer
-// binary at its default settings with its peak RSS, a one-message-at-a-time loop, and the
-// producer next to the raw enqueue ceiling. Each measurement gets a fresh in-memory Azurite,
-// so no run inherits another's data. Run it with `make bench`.
+// Command bench measures the data path on Azurite and prints a Markdown table. Its rows are
+// the raw SDK ceiling (receive, upsert and delete at the best of several concurrencies), the
+// consumer binary at its default settings with its peak RSS, a one-message-at-a-time loop,
+// and the producer next to the raw enqueue ceiling. Each measurement gets a fresh in-memory
+// Azurite, so no run inherits another's data. Run it with `make bench`.
 package main
 
 import (

@@ -1,8 +1,8 @@
 // Package consumer turns queue messages into table rows. It receives batches of up to 32
-// messages with a visibility timeout, processes them on a bounded number of workers (decode,
-// upsert the row keyed by the message id, then delete), moves undecodable and over-delivered
-// messages to the poison queue, backs off while the queue is empty, and drains in-flight work
-// on shutdown. It serves /healthz, /readyz and /metrics.
+// messages with a visibility timeout and processes them on a bounded number of workers:
+// decode, upsert the row keyed by the message id, then delete. Undecodable and over-delivered
+// messages go to the poison queue. The consumer backs off while the queue is empty, drains
+// in-flight work on shutdown, and serves /healthz, /readyz and /metrics.
 package consumer
 
 import (

@@ -1,7 +1,7 @@
-// Tests the consumer in-process against a real Azurite: the round trip from the producer to
-// table rows, deletion only after the row is written, both message encodings, redelivery that
-// keeps one row, the poison path for over-delivered and malformed messages, and the HTTP
-// endpoints.
+// Tests the consumer in-process against a real Azurite. The cases are the round trip from the
+// producer to table rows, deletion only after the row is written, both message encodings,
+// redelivery that keeps one row, the poison path for over-delivered and malformed messages,
+// and the HTTP endpoints.
 package consumer_test
 
 import (
@@ -181,16 +181,16 @@ func TestRedeliveryKeepsOneRow(t *testing.T) {
 			datapathtest.EnqueueBody(t, clients.Queue, body, message.Text)
 
 			t.Log("The slow consumer receives the message, then its visibility timeout runs out")
-			held := receive(t, clients.Queue, 1)
+			late := receive(t, clients.Queue, 1)
 			receivedAt := time.Now()
-			makeVisible(t, clients.Queue, held)
+			makeVisible(t, clients.Queue, late)
 
 			if tc.otherHolds {
 				t.Log("Another consumer receives it and is still working on it")
 				other := receive(t, clients.Queue, 30)
 				assert.Equal(t, int64(2), *other.DequeueCount)
 
-				outcome := slow.Process(context.Background(), consumer.Delivery{Message: held, ReceivedAt: receivedAt})
+				outcome := slow.Process(context.Background(), consumer.Delivery{Message: late, ReceivedAt: receivedAt})
 				assert.Equal(t, consumer.Processed, outcome)
 				makeVisible(t, clients.Queue, other)
 			}
@@ -202,7 +202,7 @@ func TestRedeliveryKeepsOneRow(t *testing.T) {
 
 			if !tc.otherHolds {
 				t.Log("The slow consumer finishes late and its delete meets a stale pop receipt")
-				outcome := slow.Process(context.Background(), consumer.Delivery{Message: held, ReceivedAt: receivedAt})
+				outcome := slow.Process(context.Background(), consumer.Delivery{Message: late, ReceivedAt: receivedAt})
 				assert.Equal(t, consumer.Processed, outcome)
 			}
 

@@ -32,7 +32,7 @@ func (d Delivery) insertedOn() time.Time {
 	return *d.Message.InsertionTime
 }
 
-// Outcome is what Process did with a message.
+// Outcome is the result of Process for one message.
 type Outcome int
 
 const (

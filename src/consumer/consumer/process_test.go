@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aks-edw/aks-edw/internal/azurite"
 	"github.com/aks-edw/aks-edw/internal/config"
 	"github.com/aks-edw/aks-edw/internal/datapathtest"
 	"github.com/aks-edw/aks-edw/internal/message"
@@ -229,6 +230,7 @@ func TestProcessSIGTERMDrains(t *testing.T) {
 	status := p.wait(t, grace+10*time.Second)
 	assert.Equal(t, 0, status, p.stderr.String())
 	assert.Contains(t, p.stderr.String(), `"msg":"shutdown requested: no new receives; finishing in-flight messages"`)
+	assert.NotContains(t, p.stderr.String(), azurite.AccountKey[:20], "the account key reached the log")
 	assert.Contains(t, p.stdout.String(), "processed ")
 	remaining := datapathtest.ApproximateCount(t, clients.Queue)
 	t.Logf("Stopped with %d messages left", remaining)

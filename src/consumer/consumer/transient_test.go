@@ -79,6 +79,7 @@ func TestForbiddenAtStartupRetried(t *testing.T) {
 	assert.Equal(t, 8, retries, "each 403 is logged once as a retry")
 	assert.Contains(t, logs.String(), `"reason":"authorization failed (HTTP 403); a new role assignment can take minutes to take effect"`)
 	assert.Contains(t, logs.String(), `"attempt":4`)
+	assert.NotContains(t, logs.String(), azurite.AccountKey[:20], "the account key reached the log")
 }
 
 func TestFailuresWhileProcessingRetried(t *testing.T) {

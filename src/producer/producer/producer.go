@@ -70,8 +70,8 @@ func WithProgress(w io.Writer, interval time.Duration) Option {
 	}
 }
 
-// sendTimeout bounds one enqueue, retries included, once the run is stopping: the message in
-// flight is finished rather than abandoned, so the summary counts it correctly.
+// sendTimeout, added to the retry timeout, bounds the enqueue in flight when the run stops.
+// That enqueue is finished rather than abandoned, so the summary counts it correctly.
 const sendTimeout = 30 * time.Second
 
 // Run sends messages until cfg.Count is reached, cfg.Duration has passed, or ctx is done, and
@@ -184,8 +184,8 @@ func (s *sender) send(ctx context.Context, seq int64) error {
 		return err
 	}
 
-	// The send outlives ctx by up to sendTimeout, so a stop never leaves the summary
-	// unsure whether the message in flight was enqueued.
+	// The send outlives ctx, so a stop never leaves the summary unsure whether the message
+	// in flight was enqueued.
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout+s.cfg.RetryTimeout)
 	defer cancel()
 	err = s.policy.WithLogger(s.logger.With("id", body.ID)).Do(sendCtx, "enqueue message", func(ctx context.Context) error {

@@ -1,6 +1,7 @@
-// Tests the producer against a real Azurite: the messages it sends (unique ids, stamp format,
-// padding, encoding), stopping by count and by duration, the progress line, a missing queue,
-// and a clean stop on SIGINT whose summary matches what reached the queue.
+// Tests the producer against a real Azurite. It covers the messages it sends (unique ids,
+// stamp format, padding, encoding), stopping by count and by duration, the progress line and
+// a missing queue. The process test checks that SIGINT stops it cleanly with a summary that
+// matches what reached the queue.
 package producer_test
 
 import (
