@@ -173,7 +173,12 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 	s.cmd.Env = os.Environ()
 	// A process group of its own lets Stop signal Node and anything it forks, and keeps a
 	// terminal's Ctrl-C from reaching Azurite before the parent has finished with it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig stops Azurite when the parent is killed without a chance to call Stop, as a
+	// test binary is on a timeout.
+	// NOTE: Linux sends Pdeathsig when the OS thread that started the child exits, not the
+	// whole process. Go keeps that thread unless a goroutine locked to it exits, so this holds
+	// for the callers here, none of which lock threads.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	s.tail = &tailWriter{}
 	output = io.MultiWriter(output, s.tail)
 	s.cmd.Stderr = output

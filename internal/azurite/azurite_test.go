@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,4 +114,38 @@ func TestStartErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.wantErr)
 		})
 	}
+}
+
+func TestAzuriteStopsWhenParentIsKilled(t *testing.T) {
+	if os.Getenv("AZURITE_TEST_PARENT") == "1" {
+		// Child mode: start Azurite, print its pid and wait to be killed.
+		server, err := azurite.Start(context.Background(), azurite.WithInMemory())
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("pid", server.PID())
+		time.Sleep(time.Minute)
+		return
+	}
+
+	t.Log("Running this test binary as a parent that starts Azurite, then killing it with SIGKILL")
+	parent := exec.Command(os.Args[0], "-test.run=^TestAzuriteStopsWhenParentIsKilled$")
+	parent.Env = append(os.Environ(), "AZURITE_TEST_PARENT=1")
+	stdout, err := parent.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, parent.Start())
+	defer parent.Process.Kill()
+
+	var pid int
+	_, err = fmt.Fscanf(stdout, "pid %d\n", &pid)
+	require.NoError(t, err)
+	// If the test fails, the orphan must not outlive it.
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	require.NoError(t, parent.Process.Kill())
+	_ = parent.Wait()
+
+	require.Eventually(t, func() bool {
+		return syscall.Kill(pid, 0) != nil
+	}, 30*time.Second, 100*time.Millisecond, "Azurite (pid %d) outlived its killed parent", pid)
 }
