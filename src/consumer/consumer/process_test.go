@@ -40,6 +40,8 @@ func startProcess(t *testing.T, env []string, args ...string) *consumerProcess {
 	p.cmd.Env = env
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
+	// A killed test binary takes its consumer with it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, p.cmd.Start())
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {

@@ -139,6 +139,8 @@ func TestProcessStopsOnSIGINT(t *testing.T) {
 	cmd.Env = datapathtest.Env(cfg.Storage)
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	// A killed test binary takes its producer with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool {
 		return datapathtest.ApproximateCount(t, clients.Queue) >= 20
