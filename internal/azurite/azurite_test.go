@@ -119,7 +119,7 @@ func TestStartErrors(t *testing.T) {
 func TestAzuriteStopsWhenParentIsKilled(t *testing.T) {
 	if os.Getenv("AZURITE_TEST_PARENT") == "1" {
 		// Child mode: start Azurite, print its pid and wait to be killed.
-		server, err := azurite.Start(context.Background(), azurite.WithInMemory())
+		server, err := azurite.Start(context.Background(), azurite.WithInMemory(), azurite.WithDataDir(os.Getenv("AZURITE_TEST_DIR")))
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
@@ -131,7 +131,8 @@ func TestAzuriteStopsWhenParentIsKilled(t *testing.T) {
 
 	t.Log("Running this test binary as a parent that starts Azurite, then killing it with SIGKILL")
 	parent := exec.Command(os.Args[0], "-test.run=^TestAzuriteStopsWhenParentIsKilled$")
-	parent.Env = append(os.Environ(), "AZURITE_TEST_PARENT=1")
+	// The data directory is the test's, because the killed parent cannot remove it.
+	parent.Env = append(os.Environ(), "AZURITE_TEST_PARENT=1", "AZURITE_TEST_DIR="+t.TempDir())
 	stdout, err := parent.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, parent.Start())
