@@ -229,6 +229,14 @@ func TestDeploymentRunsConsumer(t *testing.T) {
 	}
 }
 
+// authMode returns the consumer's EDW_AUTH_MODE for a scenario, which is the chart's auth.mode.
+func authMode(workloadIdentity bool) string {
+	if workloadIdentity {
+		return "workloadIdentity"
+	}
+	return "connectionString"
+}
+
 // parseSeconds converts a Go duration of whole seconds or minutes, as the scenarios use.
 func parseSeconds(t *testing.T, duration string) int64 {
 	t.Helper()
@@ -254,6 +262,7 @@ func TestDeploymentEnvFollowsContract(t *testing.T) {
 			values, sources := envMap(deployment.Spec.Template.Spec.Containers[0])
 
 			expected := map[string]string{
+				"EDW_AUTH_MODE":                 authMode(want.workloadID),
 				"AZURE_QUEUE_NAME":              want.queue,
 				"AZURE_TABLE_NAME":              want.table,
 				"EDW_POISON_QUEUE_NAME":         want.poisonQueue,

@@ -165,6 +165,9 @@ use it, so the check runs with exactly the consumer's settings.
       name: {{ include "aks-edw.connectionSecretName" . }}
       key: {{ .Values.auth.connectionString.secretKey }}
 {{- end }}
+{{- /* An explicit mode makes a pod that lacks the injected token file stop at once, naming the missing pod label, instead of falling back to other credentials. */}}
+- name: EDW_AUTH_MODE
+  value: {{ .Values.auth.mode | quote }}
 {{- with .Values.storage.accountName }}
 - name: AZURE_STORAGE_ACCOUNT_NAME
   value: {{ . | quote }}
