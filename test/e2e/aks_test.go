@@ -6,6 +6,9 @@
 // workload identity and checks that pods and autoprovisioned nodes scale out and back in. A
 // deferred cleanup deletes the resource group, also when the test fails.
 //
+// The check that an install without the KEDA CRDs fails runs on the sim and kind only: every
+// cluster the Bicep templates create has the KEDA add-on and node autoprovisioning.
+//
 // It needs the Azure CLI logged in (az login) to a subscription where the signed-in principal
 // may create resource groups and role assignments, and EDW_E2E_LOCATION set to an Azure region.
 // The signed-in principal gets the operator data roles (send to the queue, read the queue, the

@@ -71,8 +71,10 @@ func TestKindScaling(t *testing.T) {
 	name := "aks-edw-e2e-" + strings.ToLower(random.UniqueId())
 	kubeconfigPath := filepath.Join(t.TempDir(), "kubeconfig")
 
+	runtime, err := cluster.DetectNodeProvider()
+	require.NoError(t, err, "kind needs a container engine: install Docker, Podman or nerdctl")
 	t.Logf("creating kind cluster %s", name)
-	provider := cluster.NewProvider(cluster.ProviderWithLogger(kindcmd.NewLogger()))
+	provider := cluster.NewProvider(runtime, cluster.ProviderWithLogger(kindcmd.NewLogger()))
 	require.NoError(t, provider.Create(name,
 		cluster.CreateWithKubeconfigPath(kubeconfigPath),
 		cluster.CreateWithWaitForReady(5*time.Minute),

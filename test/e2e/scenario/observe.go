@@ -10,6 +10,7 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -44,15 +45,17 @@ type observer struct {
 	timeline  status.Timeline
 	interval  time.Duration
 
-	mu       sync.Mutex
-	latest   status.Snapshot
-	hpas     []HPAObservation
-	hpaSeen  map[string]bool
-	pods     map[string]*podRecord
-	nodes    map[string]time.Time // pool node name -> creation time
-	claims   map[string]time.Time // NodeClaim name -> creation time
-	nodesNow map[string]bool
-	claimNow map[string]bool
+	mu      sync.Mutex
+	latest  status.Snapshot
+	hpas    []HPAObservation
+	hpaSeen map[string]bool
+	// lastHPAStatus is the status of the last recorded HPA observation.
+	lastHPAStatus *autoscalingv2.HorizontalPodAutoscalerStatus
+	pods          map[string]*podRecord
+	nodes         map[string]time.Time // pool node name -> creation time
+	claims        map[string]time.Time // NodeClaim name -> creation time
+	nodesNow      map[string]bool
+	claimNow      map[string]bool
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -185,6 +188,12 @@ func (o *observer) recordHPA(obj any) {
 		return
 	}
 	o.hpaSeen[hpa.ResourceVersion] = true
+	// NOTE: an update that changed only the spec (KEDA applying an upgraded ScaledObject)
+	// carries the status of a sync under the old spec, so it is not a decision to check.
+	if o.lastHPAStatus != nil && apiequality.Semantic.DeepEqual(*o.lastHPAStatus, hpa.Status) {
+		return
+	}
+	o.lastHPAStatus = hpa.Status.DeepCopy()
 	o.hpas = append(o.hpas, ObserveHPA(hpa, time.Now()))
 }
 

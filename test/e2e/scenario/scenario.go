@@ -218,11 +218,17 @@ func (s *scenario) values(queueLength, maxReplicas, activation int) map[string]a
 			"queueLength":           queueLength,
 			"activationQueueLength": activation,
 			"queueLengthStrategy":   "all",
-			// NOTE: without a scale-down stabilization window each HPA status is decided from
-			// its own metric alone, so the scenario can check every status against the formula.
-			// Kubernetes' default window (300 s) would hold the highest recent recommendation.
+			// NOTE: without stabilization windows and with a scale-up rate limit above
+			// maxReplicaCount, each HPA status is decided from its own metric alone, so every one
+			// must equal the formula exactly. Kubernetes' defaults would hold the highest
+			// recommendation of the last 300 s when scaling down, and add at most
+			// max(4 pods, 100%) per 15 s when scaling up.
 			"advanced": map[string]any{"horizontalPodAutoscalerConfig": map[string]any{"behavior": map[string]any{
 				"scaleDown": map[string]any{"stabilizationWindowSeconds": 0},
+				"scaleUp": map[string]any{
+					"stabilizationWindowSeconds": 0,
+					"policies":                   []any{map[string]any{"type": "Pods", "value": 100, "periodSeconds": 15}},
+				},
 			}}},
 		},
 		"consumer": map[string]any{

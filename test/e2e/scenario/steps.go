@@ -65,7 +65,7 @@ func (s *scenario) scaleOut(t *testing.T) {
 	t.Logf("waiting up to %s for KEDA to activate the ScaledObject and scale the Deployment from 0", s.timing.Activation())
 	require.NoError(t, waitUntil(ctx, s.interval, s.timing.Activation(), "ScaledObject Active with replicas", s.active))
 
-	t.Logf("waiting up to %s for the HPA to ask for more than one replica from the queue metric", s.timing.ScaleOut())
+	t.Logf("waiting up to %s for the HPA to decide on more than one replica from the queue metric", s.timing.ScaleOut())
 	err := waitUntil(ctx, s.interval, s.timing.ScaleOut(), "an HPA decision above one replica", func(context.Context) (bool, string) {
 		highest := s.highestDesired()
 		return highest > 1, fmt.Sprintf("highest desired replicas %d", highest)
@@ -96,11 +96,14 @@ func (s *scenario) scaleOut(t *testing.T) {
 }
 
 // highestDesired returns the highest desired replica count among the HPA statuses that were
-// decided from the queue metric.
+// decided from the queue metric alone, without a rate limit of the HPA behavior.
 func (s *scenario) highestDesired() int32 {
 	var highest int32
 	for _, observation := range s.obs.HPAObservations() {
-		if observation.Checkable() {
+		if !observation.Checkable() {
+			continue
+		}
+		if want, limitedFrom := observation.Expected(); want == limitedFrom {
 			highest = max(highest, observation.Desired)
 		}
 	}
