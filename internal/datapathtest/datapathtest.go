@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,4 +211,22 @@ func Env(names config.Storage, extra ...string) []string {
 		"AZURE_TABLE_NAME=" + names.TableName,
 	}
 	return append(env, extra...)
+}
+
+// SASSignature is the signature in ClosedPortSAS's connection string, for tests that check
+// it never reaches a log line or an error.
+const SASSignature = "SECRETSIGNATUREdoNotLog0123456789%3D"
+
+// ClosedPortSAS returns a SAS connection string whose endpoints point at a loopback port
+// that was free a moment ago, so every request fails with "connection refused".
+func ClosedPortSAS(t testing.TB) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := listener.Addr().String()
+	require.NoError(t, listener.Close())
+
+	return fmt.Sprintf("QueueEndpoint=http://%[1]s/devstoreaccount1;TableEndpoint=http://%[1]s/devstoreaccount1;"+
+		"SharedAccessSignature=sv=2023-11-03&ss=qt&srt=sco&sp=rwdlacup&se=2099-01-01T00:00:00Z&sig=%[2]s",
+		addr, SASSignature)
 }

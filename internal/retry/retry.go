@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -165,8 +166,8 @@ func Classify(err error) (transient bool, why string) {
 
 // Describe returns err's message on one line, for logs and for the last line a command
 // prints. A storage response error inside it is shortened to its status, error code and
-// request path, without the response body that the SDK prints over many lines. Request URLs
-// in azcore errors carry no query string, so no SAS token reaches the output.
+// request path, without the response body that the SDK prints over many lines. Every URL in
+// the text loses its query string (see RedactURLs), so no SAS token reaches the output.
 func Describe(err error) string {
 	if err == nil {
 		return ""
@@ -180,7 +181,22 @@ func Describe(err error) string {
 		}
 		text = strings.Replace(text, response.Error(), summary, 1)
 	}
-	return strings.Join(strings.Fields(text), " ")
+	return RedactURLs(strings.Join(strings.Fields(text), " "))
+}
+
+// urlQuery matches the query string of an http or https URL in free text, up to the next
+// space, quote or closing bracket.
+var urlQuery = regexp.MustCompile(`(https?://[^\s"'?<>]*)\?[^\s"'<>)]*`)
+
+// sasSignature matches a SAS signature parameter outside a recognizable URL.
+var sasSignature = regexp.MustCompile(`(?i)\bsig=[^\s&"'<>]*`)
+
+// RedactURLs returns text with the query string of every URL replaced by "?REDACTED", and
+// any other sig= parameter emptied. A SAS token travels in the query string, and Go's
+// *url.Error ("Get \"https://...?...&sig=...\": dial tcp ...") prints the whole URL.
+func RedactURLs(text string) string {
+	text = urlQuery.ReplaceAllString(text, "${1}?REDACTED")
+	return sasSignature.ReplaceAllString(text, "sig=REDACTED")
 }
 
 // StatusCode returns the HTTP status of the storage response in err's chain, or 0.

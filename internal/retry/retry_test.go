@@ -164,3 +164,33 @@ func TestDescribe(t *testing.T) {
 	assert.Equal(t, "deleting message m-1: HTTP 404 MessageNotFound (GET /orders/messages)", got)
 	assert.Equal(t, "first second", retry.Describe(errors.New("first\nsecond")))
 }
+
+func TestDescribeRedactsURLQueries(t *testing.T) {
+	cases := []struct {
+		name     string
+		err      error
+		expected string
+	}{
+		{
+			name: "connection error with SAS",
+			err: &url.Error{Op: "Get", URL: "http://127.0.0.1:1/acct/q?comp=metadata&se=2099&sig=SECRET%3D&sp=r",
+				Err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")},
+			expected: `Get "http://127.0.0.1:1/acct/q?REDACTED": dial tcp 127.0.0.1:1: connect: connection refused`,
+		},
+		{
+			name:     "bare sig parameter",
+			err:      errors.New("token sv=1&sig=SECRET&sp=r rejected"),
+			expected: "token sv=1&sig=REDACTED&sp=r rejected",
+		},
+		{
+			name:     "URL without query",
+			err:      errors.New("GET https://acct.queue.core.windows.net/q failed"),
+			expected: "GET https://acct.queue.core.windows.net/q failed",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.expected, retry.Describe(tc.err))
+		})
+	}
+}

@@ -36,7 +36,7 @@ func (c *Clients) Check(ctx context.Context, p retry.Policy) []CheckResult {
 }
 
 func (c *Clients) checkQueue(ctx context.Context, p retry.Policy, kind, name string, queue *azqueue.QueueClient) CheckResult {
-	result := CheckResult{Kind: kind, Name: name, URL: queue.URL()}
+	result := CheckResult{Kind: kind, Name: name, URL: RedactURL(queue.URL())}
 	err := p.Do(ctx, "get "+kind+" properties", func(ctx context.Context) error {
 		props, err := queue.GetProperties(ctx, nil)
 		if err == nil && props.ApproximateMessagesCount != nil {

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -77,7 +79,7 @@ func New(cfg config.Storage, opts ...Option) (*Clients, error) {
 	}
 
 	clientOptions := azcore.ClientOptions{
-		Transport: o.httpClient,
+		Transport: redactingTransport{client: o.httpClient},
 		// NOTE: the SDK's own retries are off because retry.Policy retries the same failures
 		// and more (403 during role propagation), with a time bound and a log line per retry.
 		Retry: policy.RetryOptions{MaxRetries: -1, TryTimeout: tryTimeout},
@@ -165,6 +167,30 @@ func (c *Clients) fromIdentity(cfg config.Storage, o options, queueOptions *azqu
 	return nil
 }
 
+// redactingTransport sends requests through client and strips the query string from the URL
+// in a transport error. http.Client wraps a connection failure in a *url.Error whose message
+// contains the whole request URL, and with a SAS connection string that URL carries the
+// signature, which would then reach every log line and error that prints the error.
+type redactingTransport struct{ client *http.Client }
+
+func (t redactingTransport) Do(request *http.Request) (*http.Response, error) {
+	response, err := t.client.Do(request)
+	var urlErr *url.Error
+	if err != nil && errors.As(err, &urlErr) {
+		urlErr.URL = RedactURL(urlErr.URL)
+	}
+	return response, err
+}
+
+// RedactURL returns rawURL without its query string, which may contain a SAS token.
+func RedactURL(rawURL string) string {
+	base, _, found := strings.Cut(rawURL, "?")
+	if !found {
+		return rawURL
+	}
+	return base + "?REDACTED"
+}
+
 // newHTTPClient returns a client whose idle pool keeps a connection per concurrent worker:
 // the SDK's default keeps 10 per host, so 16 workers would keep opening connections.
 func newHTTPClient() *http.Client {
@@ -199,7 +225,7 @@ func (c *Clients) CreateResources(ctx context.Context, p retry.Policy) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("creating queue %s: %s", queue.URL(), retry.Describe(err))
+			return fmt.Errorf("creating queue %s: %s", RedactURL(queue.URL()), retry.Describe(err))
 		}
 	}
 	if c.Table == nil {

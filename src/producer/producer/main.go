@@ -13,6 +13,7 @@ import (
 
 	"github.com/aks-edw/aks-edw/internal/config"
 	"github.com/aks-edw/aks-edw/internal/logging"
+	"github.com/aks-edw/aks-edw/internal/retry"
 	"github.com/aks-edw/aks-edw/internal/storage"
 )
 
@@ -51,7 +52,7 @@ func Main(args []string, getenv config.Getenv, stdout, stderr *os.File) int {
 }
 
 func fail(w io.Writer, err error) int {
-	fmt.Fprintf(w, "producer: %v\n", err)
+	fmt.Fprintf(w, "producer: %s\n", retry.Describe(err))
 	if config.IsUsage(err) {
 		return config.ExitUsage
 	}

@@ -169,3 +169,22 @@ func TestProcessInvalidRate(t *testing.T) {
 	assert.Equal(t, config.ExitUsage, exit.ExitCode())
 	assert.Equal(t, "producer: invalid --rate -1 (EDW_RATE): must be 0 (as fast as possible) or more\n", stderr.String())
 }
+
+func TestProcessSASSignatureNotLogged(t *testing.T) {
+	binary := datapathtest.Binary(t, "./src/producer")
+
+	t.Log("Running the producer against a closed port until its retries give up")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binary, "--queue", "redact", "--count", "1", "--retry-timeout", "2s")
+	cmd.Env = []string{"AZURE_STORAGE_CONNECTION_STRING=" + datapathtest.ClosedPortSAS(t)}
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	// NOTE: the exit status is not checked because the producer counts a message whose
+	// retries ran out as an error and goes on, so this run exits 0.
+	_ = cmd.Run()
+
+	t.Log("The retries were logged, without the signature")
+	assert.Contains(t, stderr.String(), "retrying storage operation")
+	assert.NotContains(t, stderr.String(), "SECRETSIGNATURE")
+	assert.NotContains(t, stdout.String(), "SECRETSIGNATURE")
+}
