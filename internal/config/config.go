@@ -97,6 +97,11 @@ const (
 	AuthDefaultCredential = "defaultCredential"
 )
 
+// MaxConcurrency caps --concurrency, as the chart's schema caps consumer.concurrency. Each
+// worker is a goroutine started up front with its own buffers, so an unbounded value can take
+// all the memory of the machine before the first message.
+const MaxConcurrency = 1024
+
 // DefaultEndpointSuffix is the public Azure cloud's storage endpoint suffix.
 const DefaultEndpointSuffix = "core.windows.net"
 
@@ -143,10 +148,10 @@ func ParseConsumer(args []string, getenv Getenv, usage io.Writer) (Consumer, err
 	fs := newFlagSet("consumer", getenv)
 	bindCommon(fs, &cfg.Common, true)
 	fs.stringVar(&cfg.HTTPAddr, "http-addr", "EDW_HTTP_ADDR", "address of the /healthz, /readyz and /metrics server")
-	fs.intVar(&cfg.BatchSize, "batch-size", "EDW_BATCH_SIZE", "messages per receive call, 1 to 32")
+	fs.intVar(&cfg.BatchSize, "batch-size", "EDW_BATCH_SIZE", "messages per receive call, 1 to 32", "1 to 32")
 	fs.durationVar(&cfg.VisibilityTimeout, "visibility-timeout", "EDW_VISIBILITY_TIMEOUT", "how long a received message stays invisible to other consumers")
-	fs.intVar(&cfg.MaxDequeueCount, "max-dequeue-count", "EDW_MAX_DEQUEUE_COUNT", "deliveries after which a message goes to the poison queue")
-	fs.encodingVar(&cfg.Decode, "decode", "EDW_DECODE", "message encoding: text, base64 or auto")
+	fs.intVar(&cfg.MaxDequeueCount, "max-dequeue-count", "EDW_MAX_DEQUEUE_COUNT", "deliveries after which a message goes to the poison queue", "1 or more")
+	fs.encodingVar(&cfg.Decode, "decode", "EDW_DECODE", "message encoding: text, base64 or auto", true)
 	fs.boolVar(&cfg.UntilEmpty, "until-empty", "EDW_UNTIL_EMPTY", "exit 0 once the queue has stayed empty for --idle-timeout")
 	fs.durationVar(&cfg.IdleTimeout, "idle-timeout", "EDW_IDLE_TIMEOUT", "how long the queue must stay empty before --until-empty exits")
 	fs.durationVar(&cfg.MaxBackoff, "max-backoff", "EDW_MAX_BACKOFF", "longest wait between polls of an empty queue")
@@ -168,11 +173,11 @@ func ParseProducer(args []string, getenv Getenv, usage io.Writer) (Producer, err
 	cfg := DefaultProducer()
 	fs := newFlagSet("producer", getenv)
 	bindCommon(fs, &cfg.Common, false)
-	fs.intVar(&cfg.Count, "count", "EDW_COUNT", "messages to send; 0 means no limit (then set --duration)")
+	fs.intVar(&cfg.Count, "count", "EDW_COUNT", "messages to send; 0 means no limit (then set --duration)", "0 or more")
 	fs.durationVar(&cfg.Duration, "duration", "EDW_DURATION", "stop sending after this long; 0 means no limit")
 	fs.floatVar(&cfg.Rate, "rate", "EDW_RATE", "messages per second over all workers; 0 means as fast as possible")
-	fs.intVar(&cfg.MessageSize, "message-size", "EDW_MESSAGE_SIZE", "pad each message text to this many bytes, at most 65536; 0 means no padding")
-	fs.encodingVar(&cfg.Encoding, "encoding", "EDW_ENCODING", "message encoding: text or base64")
+	fs.intVar(&cfg.MessageSize, "message-size", "EDW_MESSAGE_SIZE", "pad each message text to this many bytes, at most 65536; 0 means no padding", "0 to 65536")
+	fs.encodingVar(&cfg.Encoding, "encoding", "EDW_ENCODING", "message encoding: text or base64", false)
 
 	if err := fs.parse(args, usage); err != nil {
 		return cfg, err
@@ -194,7 +199,7 @@ func bindCommon(fs *flagSet, c *Common, withTable bool) {
 	fs.stringVar(&c.EndpointSuffix, "endpoint-suffix", "AZURE_STORAGE_ENDPOINT_SUFFIX", "storage endpoint suffix, for example core.chinacloudapi.cn in Azure China")
 	fs.stringVar(&c.AuthMode, "auth-mode", "EDW_AUTH_MODE", "auto, connectionString, workloadIdentity or defaultCredential")
 	fs.levelVar(&c.LogLevel, "log-level", "EDW_LOG_LEVEL", "debug, info, warn or error")
-	fs.intVar(&c.Concurrency, "concurrency", "EDW_CONCURRENCY", "messages handled at the same time")
+	fs.intVar(&c.Concurrency, "concurrency", "EDW_CONCURRENCY", fmt.Sprintf("messages handled at the same time, 1 to %d", MaxConcurrency), fmt.Sprintf("1 to %d", MaxConcurrency))
 	fs.durationVar(&c.RetryTimeout, "retry-timeout", "EDW_RETRY_TIMEOUT", "how long to retry a storage call that fails with 403, 5xx or a connection error")
 }
 
@@ -211,8 +216,8 @@ func (c *Common) Validate(needTable bool) error {
 	if err := c.Storage.validate(needTable); err != nil {
 		return err
 	}
-	if c.Concurrency < 1 {
-		return Invalid("invalid --concurrency %d (EDW_CONCURRENCY): must be 1 or more", c.Concurrency)
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		return Invalid("invalid --concurrency %d (EDW_CONCURRENCY): must be 1 to %d", c.Concurrency, MaxConcurrency)
 	}
 	if c.RetryTimeout < 0 {
 		return Invalid("invalid --retry-timeout %s (EDW_RETRY_TIMEOUT): must be 0 or more", c.RetryTimeout)

@@ -119,13 +119,16 @@ func TestConsumerRejectsInvalidValues(t *testing.T) {
 		{"table with hyphen", []string{"--table", "my-rows"}, nil, `invalid --table "my-rows" (AZURE_TABLE_NAME)`},
 		{"batch size 0", []string{"--batch-size", "0"}, nil, "invalid --batch-size 0 (EDW_BATCH_SIZE): must be 1 to 32"},
 		{"batch size 33", []string{"--batch-size", "33"}, nil, "invalid --batch-size 33 (EDW_BATCH_SIZE): must be 1 to 32"},
-		{"batch size not a number env", nil, map[string]string{"EDW_BATCH_SIZE": "lots"}, `invalid EDW_BATCH_SIZE="lots": not a whole number`},
-		{"concurrency 0", []string{"--concurrency", "0"}, nil, "invalid --concurrency 0 (EDW_CONCURRENCY): must be 1 or more"},
+		{"batch size not a number env", nil, map[string]string{"EDW_BATCH_SIZE": "lots"}, `invalid EDW_BATCH_SIZE="lots" (--batch-size): not a whole number: use 1 to 32`},
+		{"batch size beyond int", []string{"--batch-size", "99999999999999999999"}, nil, `invalid --batch-size "99999999999999999999" (EDW_BATCH_SIZE): out of range: use 1 to 32`},
+		{"concurrency 0", []string{"--concurrency", "0"}, nil, "invalid --concurrency 0 (EDW_CONCURRENCY): must be 1 to 1024"},
+		{"concurrency huge", []string{"--concurrency", "100000000"}, nil, "invalid --concurrency 100000000 (EDW_CONCURRENCY): must be 1 to 1024"},
+		{"concurrency huge env", nil, map[string]string{"EDW_CONCURRENCY": "2000"}, "invalid --concurrency 2000 (EDW_CONCURRENCY): must be 1 to 1024"},
 		{"visibility under a second", []string{"--visibility-timeout", "500ms"}, nil, "invalid --visibility-timeout 500ms (EDW_VISIBILITY_TIMEOUT): must be 1s to 168h"},
 		{"visibility fractional", []string{"--visibility-timeout", "1500ms"}, nil, "must be whole seconds"},
 		{"max dequeue 0", []string{"--max-dequeue-count", "0"}, nil, "invalid --max-dequeue-count 0"},
-		{"bad decode", []string{"--decode", "utf16"}, nil, `invalid value "utf16" for flag -decode: use text, base64 or auto`},
-		{"bad log level env", nil, map[string]string{"EDW_LOG_LEVEL": "loud"}, `invalid EDW_LOG_LEVEL="loud": use debug, info, warn or error`},
+		{"bad decode", []string{"--decode", "utf16"}, nil, `invalid --decode "utf16" (EDW_DECODE): use text, base64 or auto`},
+		{"bad log level env", nil, map[string]string{"EDW_LOG_LEVEL": "loud"}, `invalid EDW_LOG_LEVEL="loud" (--log-level): use debug, info, warn or error`},
 		{"bad duration", []string{"--idle-timeout", "soon"}, nil, "not a duration: use a number with a unit such as 30s or 2m"},
 		{"negative grace", []string{"--shutdown-grace", "-1s"}, nil, "invalid --shutdown-grace -1s (EDW_SHUTDOWN_GRACE): must be more than 0"},
 		{"bad http addr", []string{"--http-addr", "8080"}, nil, `invalid --http-addr "8080" (EDW_HTTP_ADDR): use host:port or :port`},
@@ -133,7 +136,8 @@ func TestConsumerRejectsInvalidValues(t *testing.T) {
 		{"bad auth mode", []string{"--auth-mode", "magic"}, nil, `invalid --auth-mode "magic"`},
 		{"workload identity without account", []string{"--auth-mode", "workloadIdentity"}, nil, "missing --account-name (AZURE_STORAGE_ACCOUNT_NAME): --auth-mode workloadIdentity needs it"},
 		{"bad account name", []string{"--account-name", "My_Account"}, nil, `invalid --account-name "My_Account"`},
-		{"unknown flag", []string{"--queue-name", "x"}, nil, "unknown flag -queue-name: run with --help"},
+		{"unknown flag", []string{"--queue-name", "x"}, nil, "unknown flag --queue-name: run with --help"},
+		{"flag without value", []string{"--queue"}, nil, "flag needs an argument: --queue"},
 		{"positional argument", []string{"orders"}, nil, `unexpected argument "orders"`},
 	}
 	for _, tc := range cases {
@@ -163,6 +167,11 @@ func TestProducerRejectsInvalidValues(t *testing.T) {
 		{"never stops", []string{"--count", "0"}, "--count and --duration are both 0"},
 		{"size over limit", []string{"--message-size", "70000"}, "invalid --message-size 70000 (EDW_MESSAGE_SIZE): must be 0 to 65536"},
 		{"auto encoding", []string{"--encoding", "auto"}, "the producer needs text or base64"},
+		{"unknown encoding", []string{"--encoding", "foo"}, `invalid --encoding "foo" (EDW_ENCODING): use text or base64`},
+		{"concurrency huge", []string{"--concurrency", "5000"}, "invalid --concurrency 5000 (EDW_CONCURRENCY): must be 1 to 1024"},
+		{"rate not finite", []string{"--rate", "NaN"}, `invalid --rate "NaN" (EDW_RATE): not a finite number`},
+		{"rate infinite", []string{"--rate", "Inf"}, `invalid --rate "Inf" (EDW_RATE): not a finite number`},
+		{"count beyond int", []string{"--count", "99999999999999999999"}, `invalid --count "99999999999999999999" (EDW_COUNT): out of range`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

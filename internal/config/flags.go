@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +20,37 @@ type flagSet struct {
 	*flag.FlagSet
 	getenv Getenv
 	envs   map[string]string // flag name -> environment variable
+
+	// setErr is the first error a flag's Set returned. The flag package formats it as
+	// "invalid value ... for flag -name", with one dash, so parse rewrites it from this.
+	setErr *setError
+}
+
+// setError is a value that a flag's Set rejected.
+type setError struct {
+	name, value string
+	err         error
+}
+
+// namedValue records the flag name of a Set error in its flagSet.
+type namedValue struct {
+	flag.Value
+	fs   *flagSet
+	name string
+}
+
+func (v namedValue) Set(s string) error {
+	err := v.Value.Set(s)
+	if err != nil && v.fs.setErr == nil {
+		v.fs.setErr = &setError{name: v.name, value: s, err: err}
+	}
+	return err
+}
+
+// IsBoolFlag keeps --until-empty usable without a value.
+func (v namedValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func newFlagSet(name string, getenv Getenv) *flagSet {
@@ -31,15 +64,17 @@ func (fs *flagSet) bind(value flag.Value, name, env, help string) {
 		help += " [" + env + "]"
 		fs.envs[name] = env
 	}
-	fs.Var(value, name, help)
+	fs.Var(namedValue{Value: value, fs: fs, name: name}, name, help)
 }
 
 func (fs *flagSet) stringVar(p *string, name, env, help string) {
 	fs.bind((*stringValue)(p), name, env, help)
 }
 
-func (fs *flagSet) intVar(p *int, name, env, help string) {
-	fs.bind((*intValue)(p), name, env, help)
+// intVar binds an integer flag. valid describes the accepted values, for example "1 to 32",
+// and completes the error for a value that is not a whole number or overflows an int.
+func (fs *flagSet) intVar(p *int, name, env, help, valid string) {
+	fs.bind(&intValue{p: p, valid: valid}, name, env, help)
 }
 
 func (fs *flagSet) floatVar(p *float64, name, env, help string) {
@@ -54,8 +89,10 @@ func (fs *flagSet) durationVar(p *time.Duration, name, env, help string) {
 	fs.bind((*durationValue)(p), name, env, help)
 }
 
-func (fs *flagSet) encodingVar(p *message.Encoding, name, env, help string) {
-	fs.bind((*encodingValue)(p), name, env, help)
+// encodingVar binds an encoding flag. Without allowAuto, "auto" is left to Validate, which
+// explains why the program rejects it.
+func (fs *flagSet) encodingVar(p *message.Encoding, name, env, help string, allowAuto bool) {
+	fs.bind(&encodingValue{p: p, allowAuto: allowAuto}, name, env, help)
 }
 
 func (fs *flagSet) levelVar(p *slog.Level, name, env, help string) {
@@ -76,7 +113,7 @@ func (fs *flagSet) parse(args []string, usage io.Writer) error {
 			continue
 		}
 		if err := fs.Lookup(name).Value.Set(value); err != nil {
-			return Invalid("invalid %s=%q: %v", env, value, err)
+			return Invalid("invalid %s=%q (--%s): %v", env, value, name, err)
 		}
 	}
 
@@ -85,8 +122,14 @@ func (fs *flagSet) parse(args []string, usage io.Writer) error {
 			fs.writeUsage(usage)
 			return err
 		}
-		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
-			return Invalid("unknown flag %s: run with --help for the flags", name)
+		if bad := fs.setErr; bad != nil {
+			return Invalid("invalid --%s %q (%s): %v", bad.name, bad.value, fs.envs[bad.name], bad.err)
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			return Invalid("unknown flag --%s: run with --help for the flags", name)
+		}
+		if name, ok := strings.CutPrefix(err.Error(), "flag needs an argument: -"); ok {
+			return Invalid("flag needs an argument: --%s: run with --help for the flags", name)
 		}
 		return Invalid("%v: run with --help for the flags", err)
 	}
@@ -116,24 +159,39 @@ type stringValue string
 func (v *stringValue) Set(s string) error { *v = stringValue(strings.TrimSpace(s)); return nil }
 func (v *stringValue) String() string     { return string(*v) }
 
-type intValue int
+type intValue struct {
+	p     *int
+	valid string
+}
 
 func (v *intValue) Set(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("not a whole number")
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("out of range: use %s", v.valid)
 	}
-	*v = intValue(n)
+	if err != nil {
+		return fmt.Errorf("not a whole number: use %s", v.valid)
+	}
+	*v.p = n
 	return nil
 }
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+func (v *intValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
 
 type floatValue float64
 
 func (v *floatValue) Set(s string) error {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return fmt.Errorf("not a number")
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("not a finite number")
 	}
 	*v = floatValue(f)
 	return nil
@@ -172,17 +230,29 @@ func (v *durationValue) Set(s string) error {
 }
 func (v *durationValue) String() string { return time.Duration(*v).String() }
 
-type encodingValue message.Encoding
+type encodingValue struct {
+	p         *message.Encoding
+	allowAuto bool
+}
 
 func (v *encodingValue) Set(s string) error {
 	e, err := message.ParseEncoding(s)
-	if err != nil {
+	switch {
+	case err != nil && v.allowAuto:
 		return fmt.Errorf("use text, base64 or auto")
+	case err != nil:
+		return fmt.Errorf("use text or base64")
 	}
-	*v = encodingValue(e)
+	*v.p = e
 	return nil
 }
-func (v *encodingValue) String() string { return string(*v) }
+
+func (v *encodingValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return string(*v.p)
+}
 
 type levelValue slog.Level
 

@@ -59,8 +59,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.Count < 1:
 		return config.Invalid("invalid --count %d: must be 1 or more", o.Count)
-	case o.Concurrency < 1:
-		return config.Invalid("invalid --concurrency %d: must be 1 or more", o.Concurrency)
+	case o.Concurrency < 1 || o.Concurrency > config.MaxConcurrency:
+		return config.Invalid("invalid --concurrency %d: must be 1 to %d", o.Concurrency, config.MaxConcurrency)
 	case o.Encoding != message.Text && o.Encoding != message.Base64:
 		return config.Invalid("invalid --encoding %q: use text or base64", o.Encoding)
 	case o.MessageSize < 0 || o.MessageSize > message.MaxSize:

@@ -66,7 +66,8 @@ func TestRunRejectsInvalidOptions(t *testing.T) {
 		wantErr string
 	}{
 		{"zero count", func(o *local.Options) { o.Count = 0 }, "invalid --count 0: must be 1 or more"},
-		{"zero concurrency", func(o *local.Options) { o.Concurrency = 0 }, "invalid --concurrency 0"},
+		{"zero concurrency", func(o *local.Options) { o.Concurrency = 0 }, "invalid --concurrency 0: must be 1 to 1024"},
+		{"huge concurrency", func(o *local.Options) { o.Concurrency = 100_000_000 }, "invalid --concurrency 100000000: must be 1 to 1024"},
 		{"auto encoding", func(o *local.Options) { o.Encoding = message.Auto }, `invalid --encoding "auto": use text or base64`},
 		{"oversized messages", func(o *local.Options) { o.MessageSize = 70000 }, "invalid --message-size 70000"},
 	}

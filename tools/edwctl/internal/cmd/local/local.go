@@ -63,7 +63,7 @@ messages sent.`,
 
 	flags := command.Flags()
 	flags.IntVar(&count, "count", defaults.Count, "messages to send")
-	flags.IntVar(&concurrency, "concurrency", defaults.Concurrency, "producer and consumer workers")
+	flags.IntVar(&concurrency, "concurrency", defaults.Concurrency, "producer and consumer workers, 1 to 1024")
 	flags.StringVar(&encoding, "encoding", string(defaults.Encoding), "message encoding: text or base64")
 	flags.IntVar(&messageSize, "message-size", 0, "pad each message to this many bytes, at most 65536; 0 means no padding")
 	flags.StringVar(&logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
