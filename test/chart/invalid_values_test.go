@@ -6,6 +6,7 @@ package chart
 // combinations that only templates/validate.yaml can check.
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -74,6 +75,18 @@ func TestInvalidValuesRejected(t *testing.T) {
 		{name: "client id not a guid", values: map[string]string{"auth.workloadIdentity.clientId": "my-identity"}, expected: []string{"/auth/workloadIdentity/clientId"}},
 		{name: "digest not sha256", values: map[string]string{"image.digest": "latest"}, expected: []string{"/image/digest"}},
 
+		// Values the schema lets through but the consumer rejects at start, so its pods would
+		// crash-loop. validate.yaml applies the consumer's own limits.
+		{name: "visibility timeout zero", values: map[string]string{"consumer.visibilityTimeout": "0s"}, expected: []string{"consumer.visibilityTimeout 0s is invalid", "1s to 168h"}},
+		{name: "visibility timeout half second", values: map[string]string{"consumer.visibilityTimeout": "0.5s"}, expected: []string{"consumer.visibilityTimeout 0.5s is invalid", "1s to 168h"}},
+		{name: "visibility timeout 200h", values: map[string]string{"consumer.visibilityTimeout": "200h"}, expected: []string{"consumer.visibilityTimeout 200h is invalid", "1s to 168h"}},
+		{name: "visibility timeout fraction", values: map[string]string{"consumer.visibilityTimeout": "1500ms"}, expected: []string{"consumer.visibilityTimeout 1500ms is invalid", "whole seconds"}},
+		{name: "shutdown grace zero", values: map[string]string{"consumer.shutdownGrace": "0s"}, expected: []string{"consumer.shutdownGrace 0s is invalid", "more than 0"}},
+		{name: "max backoff zero", values: map[string]string{"consumer.maxBackoff": "0s"}, expected: []string{"consumer.maxBackoff 0s is invalid", "more than 0"}},
+		{name: "max backoff sub-nanosecond", values: map[string]string{"consumer.maxBackoff": "0.5ns"}, expected: []string{"consumer.maxBackoff 0.5ns is invalid"}},
+		{name: "queue too long for poison", values: map[string]string{"storage.queueName": strings.Repeat("q", 60)}, expected: []string{"storage.queueName " + strings.Repeat("q", 60) + " is 60 characters", "storage.poisonQueueName"}},
+		{name: "table name reserved", values: map[string]string{"storage.tableName": "Tables"}, expected: []string{"storage.tableName Tables is reserved"}},
+
 		// Combinations and required values that validate.yaml checks.
 		{name: "queue name missing", values: map[string]string{"storage.queueName": ""}, expected: []string{"storage.queueName is empty"}},
 		{name: "table name missing", values: map[string]string{"storage.tableName": ""}, expected: []string{"storage.tableName is empty"}},
@@ -81,7 +94,9 @@ func TestInvalidValuesRejected(t *testing.T) {
 		{name: "workload identity without account", values: map[string]string{"storage.accountName": ""}, expected: []string{"storage.accountName is empty but auth.mode is workloadIdentity"}},
 		{name: "connection string missing", values: map[string]string{"auth.mode": "connectionString"}, expected: []string{"auth.connectionString.value and auth.connectionString.existingSecret are both empty"}},
 		{name: "connection string twice", scenario: scenarioKind, values: map[string]string{"auth.connectionString.existingSecret": "mine"}, expected: []string{"auth.connectionString.value and auth.connectionString.existingSecret are both set"}},
-		{name: "grace period too short", values: map[string]string{"consumer.terminationGracePeriodSeconds": "20"}, expected: []string{"consumer.terminationGracePeriodSeconds (20) is not larger than consumer.shutdownGrace (20s = 20s)"}},
+		{name: "grace period too short", values: map[string]string{"consumer.terminationGracePeriodSeconds": "20"}, expected: []string{"consumer.terminationGracePeriodSeconds (20) is not larger than consumer.shutdownGrace (20s)"}},
+		{name: "grace message one form", values: map[string]string{"consumer.shutdownGrace": "60s", "consumer.terminationGracePeriodSeconds": "60"}, expected: []string{"consumer.terminationGracePeriodSeconds (60) is not larger than consumer.shutdownGrace (60s), so"}},
+		{name: "grace message in seconds", values: map[string]string{"consumer.shutdownGrace": "1m30s", "consumer.terminationGracePeriodSeconds": "90"}, expected: []string{"consumer.shutdownGrace (1m30s, 90 seconds)"}},
 		{name: "node class for kwok pool", scenario: scenarioSim, values: map[string]string{"nodeClass.enabled": "true"}, expected: []string{"nodePool.nodeClassRef is karpenter.kwok.sh/KWOKNodeClass"}},
 	}
 	for _, tc := range cases {

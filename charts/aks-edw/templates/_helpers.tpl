@@ -112,6 +112,23 @@ schema has already checked the format.
 {{- ceil $total | int64 }}
 {{- end }}
 
+{{/*
+Nanoseconds in a Go duration string, computed as Go's time.ParseDuration does: each part is
+truncated to whole nanoseconds, so "0.5ns" is 0. The result is a decimal string without an
+exponent. mulf and addf compute in decimal, so the result is exact up to about 104 days (2^53 ns),
+far above any limit it is compared with.
+*/}}
+{{- define "aks-edw.durationNanoseconds" -}}
+{{- $unitNanoseconds := dict "ns" 1.0 "us" 1000.0 "µs" 1000.0 "ms" 1000000.0 "s" 1000000000.0 "m" 60000000000.0 "h" 3600000000000.0 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll `[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h)` . -1 }}
+{{- $number := regexFind `^[0-9]+(\.[0-9]+)?` . }}
+{{- $unit := trimPrefix $number . }}
+{{- $total = addf $total (floor (mulf (float64 $number) (get $unitNanoseconds $unit))) }}
+{{- end }}
+{{- printf "%.0f" $total }}
+{{- end }}
+
 {{/* Pod termination grace period: the value, else the shutdown grace plus 10 seconds. */}}
 {{- define "aks-edw.terminationGracePeriodSeconds" -}}
 {{- $shutdownGrace := include "aks-edw.durationSeconds" .Values.consumer.shutdownGrace | int64 }}
