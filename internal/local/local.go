@@ -6,6 +6,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,7 +70,12 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Summary is the outcome of a local run.
+// ErrInterrupted is the error of a run that the context cancelled (Ctrl-C or SIGTERM). The
+// summary returned with it contains the partial counts.
+var ErrInterrupted = errors.New("interrupted (Ctrl-C or SIGTERM) before the end: the counts above are partial")
+
+// Summary is the outcome of a local run. Duration is zero when the run failed before it
+// counted the rows, and then the summary is not worth printing.
 type Summary struct {
 	Sent      int64
 	Processed int64
@@ -106,8 +112,9 @@ func perSecond(n int64, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-// Run performs a local run and returns its summary. It returns an error when a step fails or
-// when, after an uninterrupted run, the table does not hold one row per message sent.
+// Run performs a local run and returns its summary. It returns an error when a step fails,
+// ErrInterrupted when ctx is cancelled, or an error when the table does not hold one row per
+// message sent.
 func Run(ctx context.Context, o Options) (Summary, error) {
 	if err := o.Validate(); err != nil {
 		return Summary{}, err
@@ -195,8 +202,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	summary.Duration = time.Since(start)
 	summary.Interrupted = ctx.Err() != nil
+	if summary.Interrupted {
+		return summary, ErrInterrupted
+	}
 
-	if !summary.Interrupted && summary.Rows+summary.Poisoned != summary.Sent {
+	if summary.Rows+summary.Poisoned != summary.Sent {
 		return summary, fmt.Errorf("row count mismatch: %d rows and %d poisoned messages for %d messages sent, so messages were lost or duplicated; the consumer's log above names the failures",
 			summary.Rows, summary.Poisoned, summary.Sent)
 	}

@@ -75,10 +75,11 @@ func TestRunRejectsInvalidOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			options := local.DefaultOptions()
 			tc.adjust(&options)
-			_, err := local.Run(context.Background(), options)
+			summary, err := local.Run(context.Background(), options)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
 			assert.True(t, config.IsUsage(err))
+			assert.Zero(t, summary.Duration, "a run that never started has nothing to print")
 		})
 	}
 }
@@ -104,7 +105,7 @@ func TestRunInterruptedStopsAzurite(t *testing.T) {
 	defer cancel()
 	options.Progress = cancelOnProgress{cancel}
 	summary, err := local.Run(ctx, options)
-	require.NoError(t, err)
+	require.ErrorIs(t, err, local.ErrInterrupted)
 
 	assert.True(t, summary.Interrupted)
 	assert.Positive(t, summary.Sent)

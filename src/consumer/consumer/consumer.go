@@ -126,6 +126,8 @@ func (c *Consumer) Summary() Summary {
 func (c *Consumer) Run(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	c.started.Store(start.UnixNano())
+	// A failure before the first receive returns a zero Summary, Duration included, so the
+	// caller prints the error alone.
 	stopServer, err := c.serveHTTP()
 	if err != nil {
 		return Summary{}, err
@@ -140,7 +142,7 @@ func (c *Consumer) Run(ctx context.Context) (Summary, error) {
 		"decode", string(c.cfg.Decode), "untilEmpty", c.cfg.UntilEmpty, "httpAddr", c.HTTPAddr())
 
 	if err := c.checkResources(ctx); err != nil {
-		return c.finish(start), err
+		return Summary{}, err
 	}
 	c.ready.Store(true)
 

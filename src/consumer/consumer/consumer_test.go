@@ -5,6 +5,7 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -342,6 +343,23 @@ func TestStartupCheckFailsOnMissingQueue(t *testing.T) {
 	_, err = consumer.New(cfg, clients).Run(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "startup check failed: queue "+names.QueueName+" not found")
+}
+
+func TestStartupFailurePrintsOnlyError(t *testing.T) {
+	names := datapathtest.Names(t, emulator, "cons")
+	env := map[string]string{
+		"AZURE_STORAGE_CONNECTION_STRING": names.ConnectionString,
+		"AZURE_QUEUE_NAME":                names.QueueName,
+		"AZURE_TABLE_NAME":                names.TableName,
+		"EDW_HTTP_ADDR":                   "127.0.0.1:0",
+	}
+
+	t.Log("Running the consumer on a queue that was never created")
+	var stdout, stderr bytes.Buffer
+	status := consumer.Main(nil, func(name string) string { return env[name] }, &stdout, &stderr)
+	assert.Equal(t, 1, status)
+	assert.Empty(t, stdout.String(), "no all-zero summary before a startup error")
+	assert.Contains(t, stderr.String(), "startup check failed")
 }
 
 func TestHTTPEndpoints(t *testing.T) {

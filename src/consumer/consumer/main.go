@@ -43,7 +43,9 @@ func Main(args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
 	}
 
 	summary, err := New(cfg, clients, WithLogger(logger)).Run(ctx)
-	fmt.Fprintln(stdout, summary)
+	if err == nil || summary.Duration > 0 {
+		fmt.Fprintln(stdout, summary)
+	}
 	if err != nil {
 		return fail(stderr, err)
 	}

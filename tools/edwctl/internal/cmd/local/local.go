@@ -32,7 +32,8 @@ func NewCommands() []*cobra.Command {
 queue and table, sends --count messages with the producer, runs the consumer until the
 queue is empty, and prints sent, processed, rows, poisoned, duration and messages/s.
 Azurite is stopped at the end and on Ctrl-C. Exits 1 if the rows do not match the
-messages sent.`,
+messages sent, or after Ctrl-C (with the partial counts), and 2 for invalid flags; no
+summary is printed when the run fails before it counts the rows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level, err := config.ParseLevel(logLevel)
@@ -56,7 +57,9 @@ messages sent.`,
 			}
 
 			summary, err := local.Run(cmd.Context(), options)
-			fmt.Fprint(cmd.OutOrStdout(), summary)
+			if summary.Duration > 0 {
+				fmt.Fprint(cmd.OutOrStdout(), summary)
+			}
 			return err
 		},
 	}
