@@ -26,6 +26,9 @@ func TestInvalidFlagsPrintNoSummary(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			command := local.NewCommands()[0]
+			// The root command sets these, and the test runs the command without it.
+			command.SilenceUsage = true
+			command.SilenceErrors = true
 			var stdout bytes.Buffer
 			command.SetOut(&stdout)
 			command.SetErr(&bytes.Buffer{})
