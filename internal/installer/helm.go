@@ -30,6 +30,11 @@ var offlineAPIVersions = chartutil.VersionSet{
 
 // helmConfig returns a Helm action configuration bound to the release namespace.
 func (i *Installer) helmConfig() (*action.Configuration, error) {
+	// Loading the kubeconfig first turns a missing one into a clear error. Helm's getter would
+	// fall back to http://localhost:8080 instead.
+	if _, err := i.opts.kube.RESTConfig(); err != nil {
+		return nil, err
+	}
 	config := new(action.Configuration)
 	getter := i.opts.kube.RESTClientGetter(i.namespace)
 	if err := config.Init(getter, i.namespace, helmDriver, i.helmLog); err != nil {

@@ -25,6 +25,11 @@ func (s Source) RESTConfig() (*rest.Config, error) {
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: s.Context}
 
 	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		// NOTE: client-go's own message for this case names KUBERNETES_MASTER, which is not
+		// the fix here.
+		return nil, fmt.Errorf("no kubeconfig found at %s: set --kubeconfig or KUBECONFIG to the cluster's kubeconfig file (or run 'edwctl sim up' for the simulated cluster)", s.describe())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %s: %w (set --kubeconfig or KUBECONFIG to a valid file)", s.describe(), err)
 	}

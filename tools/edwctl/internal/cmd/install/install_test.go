@@ -115,3 +115,25 @@ func TestInvalidSetExpressionNamesIt(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `invalid --set "storage.queueName"`)
 }
+
+func TestMissingKubeconfigNamesFix(t *testing.T) {
+	t.Log("Pointing HOME and KUBECONFIG at an empty directory so no kubeconfig exists")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBECONFIG", "")
+	values := []string{"--outputs", "", "--set", "auth.mode=connectionString", "--set", "storage.queueName=orders",
+		"--set", "storage.tableName=orderrows", "--set-string", "auth.connectionString.value=UseDevelopmentStorage=true"}
+
+	for _, args := range [][]string{
+		append([]string{"--dry-run"}, values...),
+		append([]string{"--skip-preflight"}, values...),
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			_, err := run(t, "install", args...)
+
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "no kubeconfig found")
+			assert.NotContains(t, err.Error(), "KUBERNETES_MASTER")
+			assert.NotContains(t, err.Error(), "localhost:8080")
+		})
+	}
+}
