@@ -128,7 +128,7 @@ func Classify(err error) (transient bool, why string) {
 	if errors.As(err, &response) {
 		switch code := response.StatusCode; {
 		case code == http.StatusForbidden:
-			return true, "authorization failed (HTTP 403); a new role assignment can take minutes to take effect"
+			return true, "authorization failed (HTTP 403), retried because a new role assignment can take minutes to take effect; with a connection string, check its key or SAS"
 		case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
 			return true, fmt.Sprintf("HTTP %d, the service asks to slow down", code)
 		case code >= 500:

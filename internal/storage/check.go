@@ -44,7 +44,7 @@ func (c *Clients) checkQueue(ctx context.Context, p retry.Policy, kind, name str
 		}
 		return err
 	})
-	result.Err = explain(err, kind, name)
+	result.Err = c.explain(err, kind, name)
 	return result
 }
 
@@ -60,23 +60,43 @@ func (c *Clients) checkTable(ctx context.Context, p retry.Policy) CheckResult {
 	if err == nil {
 		result.Detail = "readable"
 	}
-	result.Err = explain(err, "table", name)
+	result.Err = c.explain(err, "table", name)
 	return result
 }
 
-// explain adds what to do to the errors a check commonly meets.
-func explain(err error, kind, name string) error {
+// explain adds what to do to the errors a check commonly meets. For HTTP 403 the fix depends
+// on how the clients authenticate: a shared key or SAS is wrong or lacks a permission, while
+// an identity lacks a role.
+func (c *Clients) explain(err error, kind, name string) error {
 	if err == nil {
 		return nil
 	}
 	switch retry.StatusCode(err) {
 	case 403:
-		return fmt.Errorf("%s %s: access denied (%s): give the identity the Storage Queue Data Contributor and Storage Table Data Contributor roles on the account, then allow a few minutes for them to apply",
-			kind, name, retry.Describe(err))
+		return fmt.Errorf("%s %s: access denied (%s): %s", kind, name, retry.Describe(err), c.forbiddenFix(kind))
 	case 404:
 		return fmt.Errorf("%s %s not found (%s): create it, or fix the name", kind, name, retry.Describe(err))
 	}
 	return fmt.Errorf("%s %s: %s", kind, name, retry.Describe(err))
+}
+
+// forbiddenFix returns the fix for HTTP 403 on a resource of kind.
+func (c *Clients) forbiddenFix(kind string) string {
+	if c.sharedKey {
+		return "the AccountKey in AZURE_STORAGE_CONNECTION_STRING is wrong: copy the key of this storage account again"
+	}
+	if c.sas {
+		return "the shared access signature in AZURE_STORAGE_CONNECTION_STRING is invalid, expired or lacks a permission: " +
+			"issue one for the queue and table services with read, add, update, process and delete permissions"
+	}
+	// NOTE: these are the least-privilege roles that the project's Bicep assigns to the
+	// consumer's identity, one set per resource.
+	roles := map[string]string{
+		"queue":        "Storage Queue Data Message Processor and Storage Queue Data Reader on the queue",
+		"poison queue": "Storage Queue Data Message Sender and Storage Queue Data Reader on the poison queue",
+		"table":        "Storage Table Data Contributor on the table",
+	}[kind]
+	return "give the identity the " + roles + ", then allow a few minutes for the role assignment to take effect"
 }
 
 func stringPointer(s string) *string { return &s }

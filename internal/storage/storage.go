@@ -40,6 +40,8 @@ type Clients struct {
 	TableEndpoint string
 
 	names config.Storage
+	// sharedKey and sas tell how a connection string authenticates, for the fix of a 403.
+	sharedKey, sas bool
 }
 
 type options struct {
@@ -116,6 +118,7 @@ func (c *Clients) fromConnectionString(cfg config.Storage, queueOptions *azqueue
 
 	if cs.AccountKey != "" {
 		c.Auth = "connection string (shared key)"
+		c.sharedKey = true
 		queueKey, err := azqueue.NewSharedKeyCredential(cs.AccountName, cs.AccountKey)
 		if err != nil {
 			return &config.UsageError{Err: errors.New("invalid AZURE_STORAGE_CONNECTION_STRING: the SDK rejected AccountKey")}
@@ -134,6 +137,7 @@ func (c *Clients) fromConnectionString(cfg config.Storage, queueOptions *azqueue
 	}
 
 	c.Auth = "connection string (shared access signature)"
+	c.sas = true
 	if c.Queues, err = azqueue.NewServiceClientWithNoCredential(cs.QueueEndpoint+"/?"+cs.SAS, queueOptions); err != nil {
 		return fmt.Errorf("creating the queue client for %s: %w", cs.QueueEndpoint, err)
 	}

@@ -6,10 +6,12 @@ package storage_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,4 +214,29 @@ func TestNewFailsFastWithoutToken(t *testing.T) {
 	_, err := storage.New(cfg, storage.WithGetenv(func(name string) string { return env[name] }))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "azure.workload.identity/use")
+}
+
+func TestCheckWrongKeyNamesKeyFix(t *testing.T) {
+	names := uniqueNames(t)
+	require.NoError(t, mustNew(t, names).CreateResources(context.Background(), quietPolicy()))
+
+	t.Log("Checking with a connection string whose AccountKey is another valid key")
+	wrongKey := base64.StdEncoding.EncodeToString([]byte("not the key of devstoreaccount1, 64 bytes long at least.........."))
+	names.ConnectionString = strings.Replace(emulator.ConnectionString(), azurite.AccountKey, wrongKey, 1)
+	results := mustNew(t, names).Check(context.Background(), retry.DefaultPolicy(0, slog.New(slog.DiscardHandler)))
+
+	require.Len(t, results, 3)
+	for _, result := range results {
+		require.Error(t, result.Err, result.Kind)
+		assert.Contains(t, result.Err.Error(), "HTTP 403", result.Kind)
+		assert.Contains(t, result.Err.Error(), "the AccountKey in AZURE_STORAGE_CONNECTION_STRING is wrong", result.Kind)
+		assert.NotContains(t, result.Err.Error(), "role", result.Kind)
+	}
+}
+
+func mustNew(t *testing.T, names config.Storage) *storage.Clients {
+	t.Helper()
+	clients, err := storage.New(names)
+	require.NoError(t, err)
+	return clients
 }
