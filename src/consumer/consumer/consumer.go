@@ -52,7 +52,10 @@ type Summary struct {
 	Processed int64
 	Poisoned  int64
 	Failed    int64
-	// Redelivered counts deletes that found a stale pop receipt.
+	// Redelivered counts the redeliveries this consumer detected, each logged as "message
+	// redelivered": a received message with a dequeue count above 1, and a delete that found
+	// a stale pop receipt. A message can count under both. The metric
+	// edw_consumer_messages_redelivered_total has one event label per kind.
 	Redelivered int64
 	Duration    time.Duration
 	// Busy runs from the start of Run to the last message processed or poisoned, which
@@ -70,8 +73,13 @@ func (s Summary) Rate() float64 {
 
 // String formats the summary as the line the consumer prints at the end.
 func (s Summary) String() string {
-	return fmt.Sprintf("processed %d messages in %s (%.1f messages/s while busy), %d poisoned, %d failed, %d redelivered",
-		s.Processed, s.Duration.Round(time.Millisecond), s.Rate(), s.Poisoned, s.Failed, s.Redelivered)
+	noun := "messages"
+	if s.Processed == 1 {
+		noun = "message"
+	}
+	return fmt.Sprintf("processed %d %s in %s (%.1f messages/s while busy), %d poisoned, %d failed, "+
+		"%d redelivered (dequeue count above 1 or stale pop receipt)",
+		s.Processed, noun, s.Duration.Round(time.Millisecond), s.Rate(), s.Poisoned, s.Failed, s.Redelivered)
 }
 
 // Option configures New.

@@ -77,8 +77,9 @@ func (c *Consumer) Process(ctx context.Context, d Delivery) Outcome {
 	policy := c.policy.WithLogger(logger)
 
 	if d.dequeueCount() > 1 {
+		c.redelivered.Add(1)
 		c.metrics.Redelivered.WithLabelValues("dequeue_count").Inc()
-		logger.Info("message redelivered")
+		logger.Info("message redelivered: its dequeue count is above 1")
 	}
 	if maxCount := int64(c.cfg.MaxDequeueCount); d.dequeueCount() > maxCount {
 		return c.poison(ctx, logger, d, &message.PoisonError{
@@ -179,7 +180,7 @@ func (c *Consumer) delete(ctx context.Context, logger *slog.Logger, policy retry
 	if isStalePopReceipt(err) {
 		c.redelivered.Add(1)
 		c.metrics.Redelivered.WithLabelValues("stale_pop_receipt").Inc()
-		logger.Warn("message was redelivered before its delete: its pop receipt is stale, so another delivery finishes it",
+		logger.Warn("message redelivered: its pop receipt is stale at delete, so another delivery finishes it",
 			"step", step, "error", retry.Describe(err))
 		return Processed, true
 	}
