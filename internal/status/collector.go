@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"time"
 
@@ -150,6 +151,29 @@ func NewCollector(opts ...Option) (*Collector, error) {
 		return nil, fmt.Errorf("create dynamic client for %s: %w", config.Host, err)
 	}
 	return c, nil
+}
+
+// ErrUnreachable marks the error of CheckReachable.
+var ErrUnreachable = errors.New("API server unreachable")
+
+// CheckReachable asks the API server for its version and returns an error wrapping
+// ErrUnreachable, with the server address and the fix, when that fails. Snapshot records each
+// read error per part instead, which reads as "not found" when nothing answers at all.
+func (c *Collector) CheckReachable(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
+	defer cancel()
+
+	_, err := c.kubeClient.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+
+	// Only a transport error means unreachable. An HTTP error status such as 401 comes from the
+	// server, and Snapshot then shows it on the parts it affects. The URL error repeats the
+	// whole request URL, so only its cause is kept.
+	var urlErr *url.Error
+	if !errors.As(err, &urlErr) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s (%v): check --kubeconfig and --context (on AKS: az aks get-credentials --resource-group <group> --name <cluster>) and that the cluster is running",
+		ErrUnreachable, c.restConfig.Host, urlErr.Err)
 }
 
 // Snapshot reads every part once. Errors are recorded per part in the snapshot, so the result is

@@ -95,6 +95,9 @@ Deployment takes its connection string from, or the storage account name with yo
 			if err != nil {
 				return err
 			}
+			if err := collector.CheckReachable(cmd.Context()); err != nil {
+				return err
+			}
 			snapshot := collector.Snapshot(cmd.Context())
 			return status.WriteText(cmd.OutOrStdout(), snapshot)
 		},
