@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,34 @@ func NewRootCommand() *cobra.Command {
 	root.AddCommand(sim.NewCommands()...)
 	root.AddCommand(demo.NewCommands()...)
 
+	// Cobra reports bad flags and argument counts as plain errors, which would exit 1. Wrapping
+	// them as usage errors makes them exit 2, like the programs' own usage errors.
+	root.SetFlagErrorFunc(func(command *cobra.Command, err error) error {
+		return usageError(command, err)
+	})
+	wrapArgs(root)
+
 	return root
+}
+
+// usageError wraps err as a *config.UsageError that points to the command's help.
+func usageError(command *cobra.Command, err error) error {
+	return &config.UsageError{Err: fmt.Errorf("%w: run '%s --help'", err, command.CommandPath())}
+}
+
+// wrapArgs makes the argument validators of command and its subcommands return usage errors.
+func wrapArgs(command *cobra.Command) {
+	if validate := command.Args; validate != nil {
+		command.Args = func(command *cobra.Command, args []string) error {
+			if err := validate(command, args); err != nil {
+				return usageError(command, err)
+			}
+			return nil
+		}
+	}
+	for _, child := range command.Commands() {
+		wrapArgs(child)
+	}
 }
 
 // Main runs edwctl with args and returns the process exit status. SIGINT and SIGTERM cancel the
@@ -51,9 +79,15 @@ func Main(args []string) int {
 
 	root := NewRootCommand()
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	command, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
+	}
+
+	// NOTE: cobra returns an unknown subcommand as a plain error whose only mark is this text
+	// (cobra v1.10.2), and command is then the parent.
+	if strings.HasPrefix(err.Error(), "unknown command ") && !config.IsUsage(err) {
+		err = usageError(command, err)
 	}
 
 	fmt.Fprintf(os.Stderr, "edwctl: %v\n", err)
