@@ -308,6 +308,7 @@ func (c *Consumer) dispatch(ctx, workCtx context.Context, messages []*azqueue.De
 
 func (c *Consumer) release(ctx context.Context, messages []*azqueue.DequeuedMessage) {
 	zero := int32(0)
+	released := 0
 	for _, m := range messages {
 		d := Delivery{Message: m}
 		_, err := c.clients.Queue.UpdateMessage(ctx, d.id(), d.popReceipt(), d.text(), &azqueue.UpdateMessageOptions{VisibilityTimeout: &zero})
@@ -317,8 +318,10 @@ func (c *Consumer) release(ctx context.Context, messages []*azqueue.DequeuedMess
 				"messageId", d.id(), "dequeueCount", d.dequeueCount(), "error", retry.Describe(err))
 			continue
 		}
-		c.logger.Info("released unstarted message", "messageId", d.id(), "dequeueCount", d.dequeueCount())
+		released++
 	}
+	c.logger.Info("released messages that no worker started", "queue", c.cfg.QueueName,
+		"released", released, "failed", len(messages)-released)
 }
 
 // queueDrained reports whether nothing is left to do: no message in flight here, and the

@@ -420,3 +420,17 @@ func get(t *testing.T, url string) response {
 	require.NoError(t, err)
 	return response{resp.StatusCode, string(body)}
 }
+
+func TestLongIDTruncatedInLogs(t *testing.T) {
+	c, clients, logs := newConsumer(t, nil)
+	longID := strings.Repeat("x", 20000)
+	datapathtest.EnqueueBody(t, clients.Queue, datapathtest.Body(longID), message.Text)
+
+	t.Log("Consuming a message whose body id has 20000 characters")
+	runUntilEmpty(t, c)
+
+	assert.Contains(t, logs.String(), `"idLength":20000`)
+	for _, line := range strings.Split(logs.String(), "\n") {
+		assert.Less(t, len(line), 4096, "log line too long: %.200s", line)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -101,7 +102,7 @@ func (c *Consumer) Process(ctx context.Context, d Delivery) Outcome {
 	if id == "" {
 		id = d.id()
 	}
-	logger = logger.With("id", id)
+	logger = logger.With(logID(id)...)
 
 	written, err := c.writeRow(ctx, policy, d, body, id, encoding)
 	if err != nil {
@@ -279,4 +280,17 @@ func derefInt(n *int64) int64 {
 		return 0
 	}
 	return *n
+}
+
+// maxLoggedIDLength bounds the body id in a log line. Ids come from the message body, so one
+// of 40000 characters would otherwise put 40 KB into every line about that message.
+const maxLoggedIDLength = 128
+
+// logID returns the log attributes for a body id: the id itself, or its first
+// maxLoggedIDLength bytes and its full length.
+func logID(id string) []any {
+	if len(id) <= maxLoggedIDLength {
+		return []any{"id", id}
+	}
+	return []any{"id", strings.ToValidUTF8(id[:maxLoggedIDLength], "") + "...", "idLength", len(id)}
 }
