@@ -20,8 +20,9 @@ const (
 	// Azure Functions send base64 by default.
 	Base64 Encoding = "base64"
 
-	// Auto, for decoding only, reads a body that starts with `{` as text and any other body
-	// as base64.
+	// Auto, for decoding only, reads a body as text when it starts with `{` or is valid
+	// JSON, and any other body as base64. JSON that is not an object (an array, null, a
+	// string or a number) is then poisoned as "JSON but not a JSON object".
 	Auto Encoding = "auto"
 )
 
@@ -74,7 +75,7 @@ func Decode(text string, encoding Encoding) (Body, Encoding, error) {
 	found := encoding
 	if encoding == Auto {
 		found = Base64
-		if strings.HasPrefix(strings.TrimSpace(text), "{") {
+		if trimmed := strings.TrimSpace(text); strings.HasPrefix(trimmed, "{") || json.Valid([]byte(trimmed)) {
 			found = Text
 		}
 	}
@@ -100,6 +101,12 @@ func Decode(text string, encoding Encoding) (Body, Encoding, error) {
 	// silently, so invalid UTF-8 is rejected before parsing.
 	if !utf8.Valid(data) {
 		return Body{}, found, Poison(ReasonInvalidUTF8, "%s body is not valid UTF-8", found)
+	}
+
+	// NOTE: json.Unmarshal accepts null into a struct, and the error for an array names Go
+	// types, so a body that is valid JSON but not an object is rejected here first.
+	if trimmed := bytes.TrimSpace(data); json.Valid(trimmed) && !bytes.HasPrefix(trimmed, []byte("{")) {
+		return Body{}, found, Poison(ReasonInvalidJSON, "%s body is JSON but not a JSON object", found)
 	}
 
 	var wire wireBody
