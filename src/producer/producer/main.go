@@ -18,7 +18,7 @@ import (
 )
 
 // Main runs the producer command with args (without the program name) and returns its exit
-// status: 0 on success, also after SIGINT or SIGTERM, 1 when sending failed, 2 for invalid
+// status: 0 on success, also after SIGINT or SIGTERM, 1 when any message was not sent, 2 for invalid
 // configuration. The summary goes to stdout, logs and the progress line to stderr.
 func Main(args []string, getenv config.Getenv, stdout, stderr *os.File) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,6 +47,11 @@ func Main(args []string, getenv config.Getenv, stdout, stderr *os.File) int {
 	fmt.Fprintln(stdout, summary)
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if summary.Errors > 0 {
+		fmt.Fprintf(stderr, "producer: %d of %d messages were not sent after their retries: read the warnings above for the storage errors\n",
+			summary.Errors, summary.Errors+summary.Sent)
+		return 1
 	}
 	return 0
 }

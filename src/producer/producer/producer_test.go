@@ -179,9 +179,13 @@ func TestProcessSASSignatureNotLogged(t *testing.T) {
 	cmd.Env = []string{"AZURE_STORAGE_CONNECTION_STRING=" + datapathtest.ClosedPortSAS(t)}
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	// NOTE: the exit status is not checked because the producer counts a message whose
-	// retries ran out as an error and goes on, so this run exits 0.
-	_ = cmd.Run()
+	err := cmd.Run()
+
+	t.Log("A message that was not sent makes the run fail")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, stderr.String(), "1 of 1 messages were not sent")
 
 	t.Log("The retries were logged, without the signature")
 	assert.Contains(t, stderr.String(), "retrying storage operation")
