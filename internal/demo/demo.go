@@ -313,18 +313,24 @@ func (r *runner) values() map[string]any {
 		"scaledObject": map[string]any{
 			"queueLength":     r.cfg.QueueLength,
 			"maxReplicaCount": r.cfg.MaxReplicas,
-			// NOTE: with Kubernetes' default scale-down stabilization (300 s) the HPA keeps the
-			// highest recommendation of the last five minutes, so right after the drain it can
-			// still scale out to a peak its rate limit held back, with an empty queue, until
-			// KEDA's cooldown scales to 0. Without the window each HPA decision follows the
-			// queue count it read.
+			// NOTE: Kubernetes' default HPA behavior adds at most max(4 pods, 100%) per 15 s,
+			// and its scale-down window (300 s) keeps the highest recommendation of the last five
+			// minutes. Together they held a burst at five replicas and then scaled out further
+			// with an empty queue, until KEDA's cooldown took the Deployment to 0. Without the
+			// windows and with a higher rate limit each HPA decision follows the queue count it
+			// read: ceil(count / queueLength), clamped to [1, maxReplicaCount].
 			"advanced": map[string]any{"horizontalPodAutoscalerConfig": map[string]any{"behavior": map[string]any{
 				"scaleDown": map[string]any{"stabilizationWindowSeconds": 0},
+				"scaleUp": map[string]any{
+					"stabilizationWindowSeconds": 0,
+					"policies":                   []any{map[string]any{"type": "Pods", "value": 100, "periodSeconds": 15}},
+				},
 			}}},
 		},
 		// Two messages at a time per pod keep one pod from draining the burst before the HPA
-		// reacts. With 500m CPU per pod at most four pods fit a simulated Standard_D2s_v5
-		// (2 vCPU), so the scale-out needs several nodes.
+		// reacts. With 500m CPU per pod, the pods of the scale-out do not fit the node that
+		// Karpenter made for the first pod (the cheapest that fits, a 2-vCPU
+		// Standard_D2s_v5), so Karpenter adds nodes.
 		"consumer": map[string]any{
 			"concurrency": 2,
 			"batchSize":   4,

@@ -50,8 +50,9 @@ func TestSimScaling(t *testing.T) {
 		// loopback address as the test.
 		PodConnectionString: strings.TrimSpace(string(connectionString)),
 		ValuesFiles:         []string{filepath.Join(repoRoot, simValuesFile)},
-		// With 500m CPU per pod at most four consumer pods fit a simulated Standard_D2s_v5
-		// (2 vCPU), so a scale-out to several pods needs several nodes.
+		// With 500m CPU per pod, the pods of the scale-out do not fit the node that Karpenter
+		// made for the first pod (the cheapest that fits, a 2-vCPU Standard_D2s_v5), so
+		// Karpenter adds nodes.
 		Values: map[string]any{"consumer": map[string]any{"resources": map[string]any{
 			"requests": map[string]any{"cpu": "500m", "memory": "64Mi"}}}},
 		ChartPath: filepath.Join(repoRoot, "charts", "aks-edw"),
