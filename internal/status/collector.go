@@ -156,9 +156,9 @@ func NewCollector(opts ...Option) (*Collector, error) {
 // ErrUnreachable marks the error of CheckReachable.
 var ErrUnreachable = errors.New("API server unreachable")
 
-// CheckReachable asks the API server for its version and returns an error wrapping
+// CheckReachable requests the API server's version and returns an error wrapping
 // ErrUnreachable, with the server address and the fix, when that fails. Snapshot records each
-// read error per part instead, which reads as "not found" when nothing answers at all.
+// read error per part instead, which reads as "not found" when no server responds at all.
 func (c *Collector) CheckReachable(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, snapshotTimeout)
 	defer cancel()

@@ -1,5 +1,5 @@
 // Package versions pins the upstream components that the simulated cluster builds and that the
-// chart tests read CRDs from. Each value is a Go module version served by the module proxy; the
+// chart tests read CRDs from. Each value is a Go module version served by the module proxy. The
 // build cache is keyed by these, so changing one rebuilds only that component.
 package versions
 

@@ -23,7 +23,7 @@ import (
 
 const (
 	// OperatorServiceName and AdapterServiceName are the Service names a Helm install of KEDA
-	// uses; the certificates carry them so the names verify as they would in a cluster.
+	// uses. The certificates carry them, so the names verify as they would in a cluster.
 	OperatorServiceName = "keda-operator"
 	AdapterServiceName  = "keda-metrics-apiserver"
 

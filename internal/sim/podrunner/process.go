@@ -121,7 +121,7 @@ func (p *podProcess) terminate(exited <-chan error) {
 	}
 }
 
-// stop asks supervise to end the process and waits until it has.
+// stop signals supervise to end the process and waits until the process has exited.
 func (p *podProcess) stop() {
 	p.stopOnce.Do(func() { close(p.stopCh) })
 	<-p.done
